@@ -1,0 +1,81 @@
+//! The `#[repr(C)]` types that cross the kernel/user boundary. Both sides compile this file, so a
+//! layout change can never make one side misread the other.
+#![no_std]
+
+pub const COMM_LEN: usize = 16;
+/// Longest cgroup control-file name kept (`memory.memsw.limit_in_bytes` is 27 bytes).
+pub const NAME_LEN: usize = 64;
+/// Bytes of the written value or of the HTTP request kept. A request line carrying a 64-hex-digit
+/// container id (`POST /v1.41/containers/<id>/update HTTP/1.1`) needs ~110.
+pub const DATA_LEN: usize = 128;
+
+/// dockerd read an HTTP request that begins with `POST `.
+pub const EVENT_REQUEST: u32 = 1;
+/// A process whose comm is in `WRITER_COMMS` (runc) executed; it now counts as a writer.
+pub const EVENT_EXEC: u32 = 2;
+/// A writer wrote to a control file of a target cgroup directory.
+pub const EVENT_WRITE: u32 = 3;
+
+/// One kernel observation. Writes and reads carry both syscall entry and exit times so a single
+/// record says when the kernel was asked and when it was done.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    pub kind: u32,
+    /// Syscall number from the tracepoint record (0 for exec).
+    pub syscall_nr: u32,
+    pub tgid: u32,
+    pub tid: u32,
+    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC) at syscall entry; equal to `ts_exit_ns` for exec.
+    pub ts_enter_ns: u64,
+    /// `bpf_ktime_get_ns` at syscall exit: for a cgroup write, the limit has been applied.
+    pub ts_exit_ns: u64,
+    /// Syscall return value (bytes written/read, or -errno).
+    pub ret: i64,
+    /// Identity of the cgroup directory written to: kernel `dev_t` of its mount and inode number.
+    pub cgroup: CgroupKey,
+    /// Bytes the syscall asked to write, or bytes read; `data` holds at most `DATA_LEN` of them.
+    pub count: u64,
+    pub comm: [u8; COMM_LEN],
+    /// File name (the dentry's name), NUL-padded.
+    pub name: [u8; NAME_LEN],
+    /// The first bytes written (the new limit) or read (the request line), NUL-padded.
+    pub data: [u8; DATA_LEN],
+}
+
+/// A cgroup directory, as the kernel names it: `s_dev` of the superblock (kernel encoding,
+/// `major << 20 | minor`) and the directory's inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CgroupKey {
+    pub dev: u32,
+    pub _pad: u32,
+    pub ino: u64,
+}
+
+/// Byte offsets of the kernel struct fields the write probes follow from `current` to the file
+/// written. They differ between kernels, so the user side reads them from the running kernel's BTF
+/// and hands them over as a read-only global before loading.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_files: u64,
+    pub files_fdt: u64,
+    pub fdtable_max_fds: u64,
+    pub fdtable_fd: u64,
+    pub file_dentry: u64,
+    pub dentry_parent: u64,
+    pub dentry_name: u64,
+    pub dentry_inode: u64,
+    pub inode_ino: u64,
+    pub inode_sb: u64,
+    pub super_block_dev: u64,
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain `#[repr(C)]` data with explicit padding fields; every bit pattern is valid.
+    unsafe impl aya::Pod for super::Event {}
+    unsafe impl aya::Pod for super::CgroupKey {}
+    unsafe impl aya::Pod for super::KernelOffsets {}
+}

@@ -1,0 +1,376 @@
+//! cgbench's kernel side. Every program is a classic tracepoint, the one program type that loads on
+//! every kernel cgbench targets (including kernels that refuse fentry and lack kprobes).
+//!
+//! Three things are observed, each filtered in the kernel so that only the target's events reach
+//! user space:
+//! - dockerd reading an HTTP request that starts with `POST ` (`read`, `recvfrom`, `recvmsg`,
+//!   `recvmmsg`), only for the tgids in `DOCKERD`;
+//! - a writer program (runc) being executed: its tgid joins `WRITERS`;
+//! - a write to a control file whose parent directory is one of the `TARGETS` cgroups, only by the
+//!   tgids in `WRITERS`. Entry and exit are joined into one record per write.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_str_bytes, bpf_probe_read_user, bpf_probe_read_user_buf,
+    },
+    macros::{map, tracepoint},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    programs::TracePointContext,
+};
+use probe_common::{COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets};
+
+/// Set by the user side from the running kernel's BTF before loading. Read through
+/// `read_volatile` so the compiler cannot fold the all-zero placeholder into the code.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets {
+    task_files: 0,
+    files_fdt: 0,
+    fdtable_max_fds: 0,
+    fdtable_fd: 0,
+    file_dentry: 0,
+    dentry_parent: 0,
+    dentry_name: 0,
+    dentry_inode: 0,
+    inode_ino: 0,
+    inode_sb: 0,
+    super_block_dev: 0,
+};
+
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
+
+/// Events that did not fit in `EVENTS`: reported, never silently dropped.
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static DOCKERD: HashMap<u32, u8> = HashMap::with_max_entries(16, 0);
+
+/// Comms whose exec makes a process a writer (`runc`).
+#[map]
+static WRITER_COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(8, 0);
+
+/// Tgids whose cgroup writes are observed: cgbench itself and every runc seen exec'ing. LRU, so
+/// runc processes that have long exited age out instead of filling the map.
+#[map]
+static WRITERS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
+
+#[map]
+static TARGETS: HashMap<CgroupKey, u8> = HashMap::with_max_entries(64, 0);
+
+/// A write between its syscall entry and exit, by pid_tgid.
+#[map]
+static PENDING_WRITES: LruHashMap<u64, Event> = LruHashMap::with_max_entries(1024, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct PendingRead {
+    buf: u64,
+    /// Where recvmmsg stores the first message's length (its return value counts messages).
+    msg_len: u64,
+    ts_enter_ns: u64,
+    syscall_nr: u32,
+    _pad: u32,
+}
+
+#[map]
+static PENDING_READS: LruHashMap<u64, PendingRead> = LruHashMap::with_max_entries(1024, 0);
+
+/// Per-CPU room to build an event: it is too large for the 512-byte eBPF stack.
+#[map]
+static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
+
+// Layout of syscall tracepoint records (`struct trace_event_raw_sys_enter`/`_exit`): 8 bytes of
+// common fields, the syscall number, then six 8-byte arguments or the return value.
+const SYSCALL_NR: usize = 8;
+const ARGS: usize = 16;
+const RET: usize = 16;
+// `struct user_msghdr`: msg_iov follows the name pointer and its padded length.
+const MSGHDR_IOV: u64 = 16;
+// `struct mmsghdr`: msg_len follows the 56-byte `struct user_msghdr`.
+const MMSGHDR_LEN: u64 = 56;
+const POST: [u8; 5] = *b"POST ";
+
+type Res<T = ()> = Result<T, i64>;
+
+#[inline(always)]
+fn offsets() -> KernelOffsets {
+    unsafe { core::ptr::read_volatile(&OFFSETS) }
+}
+
+#[inline(always)]
+fn arg(ctx: &TracePointContext, n: usize) -> Res<u64> {
+    unsafe { ctx.read_at::<u64>(ARGS + 8 * n) }.map_err(i64::from)
+}
+
+#[inline(always)]
+fn kread<T>(addr: u64) -> Res<T> {
+    unsafe { bpf_probe_read_kernel(addr as *const T) }.map_err(i64::from)
+}
+
+#[inline(always)]
+fn uread<T>(addr: u64) -> Res<T> {
+    unsafe { bpf_probe_read_user(addr as *const T) }.map_err(i64::from)
+}
+
+/// An empty event in this CPU's scratch slot. Zeroed as whole 8-byte words: names and values are
+/// NUL-padded, and a byte loop would cost more on every write.
+#[inline(always)]
+fn scratch_event(kind: u32, pid_tgid: u64) -> Res<&'static mut Event> {
+    let ev = SCRATCH.get_ptr_mut(0).ok_or(0i64)?;
+    let ev = unsafe { &mut *ev };
+    let words = ev as *mut Event as *mut u64;
+    for i in 0..core::mem::size_of::<Event>() / 8 {
+        unsafe { words.add(i).write(0) };
+    }
+    ev.kind = kind;
+    ev.tgid = (pid_tgid >> 32) as u32;
+    ev.tid = pid_tgid as u32;
+    ev.comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    Ok(ev)
+}
+
+#[inline(always)]
+fn submit(ev: &Event) {
+    if EVENTS.output::<Event>(ev, BPF_RB_NO_WAKEUP as u64).is_err()
+        && let Some(lost) = LOST.get_ptr_mut(0)
+    {
+        unsafe { *lost += 1 };
+    }
+}
+
+#[inline(always)]
+fn is_writer(pid_tgid: u64) -> bool {
+    unsafe { WRITERS.get(&((pid_tgid >> 32) as u32)) }.is_some()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cgroup control-file writes
+
+/// `current->files->fdt->fd[fd]`, or an error for a closed or out-of-range fd.
+#[inline(always)]
+fn file_of_fd(o: &KernelOffsets, fd: u64) -> Res<u64> {
+    let task = unsafe { bpf_get_current_task() };
+    let files: u64 = kread(task + o.task_files)?;
+    let fdt: u64 = kread(files + o.files_fdt)?;
+    let max_fds: u32 = kread(fdt + o.fdtable_max_fds)?;
+    if fd >= max_fds as u64 {
+        return Err(0);
+    }
+    let fd_array: u64 = kread(fdt + o.fdtable_fd)?;
+    let file: u64 = kread(fd_array + fd * 8)?;
+    if file == 0 {
+        return Err(0);
+    }
+    Ok(file)
+}
+
+fn write_enter(ctx: &TracePointContext, vectored: bool) -> Res {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !is_writer(pid_tgid) {
+        return Ok(());
+    }
+    let fd = arg(ctx, 0)?;
+    let (buf, count) = if vectored {
+        // Only the first iovec is kept: cgroup values are written in one piece.
+        let (iov, vlen) = (arg(ctx, 1)?, arg(ctx, 2)?);
+        if vlen == 0 {
+            return Ok(());
+        }
+        (uread::<u64>(iov)?, uread::<u64>(iov + 8)?)
+    } else {
+        (arg(ctx, 1)?, arg(ctx, 2)?)
+    };
+
+    let o = offsets();
+    let file = file_of_fd(&o, fd)?;
+    let dentry: u64 = kread(file + o.file_dentry)?;
+    let parent: u64 = kread(dentry + o.dentry_parent)?;
+    let dir_inode: u64 = kread(parent + o.dentry_inode)?;
+    let sb: u64 = kread(dir_inode + o.inode_sb)?;
+    let cgroup = CgroupKey { dev: kread(sb + o.super_block_dev)?, _pad: 0, ino: kread(dir_inode + o.inode_ino)? };
+    if unsafe { TARGETS.get(&cgroup) }.is_none() {
+        return Ok(());
+    }
+
+    let ev = scratch_event(EVENT_WRITE, pid_tgid)?;
+    ev.syscall_nr = unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32;
+    ev.cgroup = cgroup;
+    ev.count = count;
+    let name: u64 = kread(dentry + o.dentry_name)?;
+    let _ = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut ev.name) };
+    let n = if count < DATA_LEN as u64 { count as usize } else { DATA_LEN };
+    if n > 0 {
+        let _ = unsafe { bpf_probe_read_user_buf(buf as *const u8, &mut ev.data[..n]) };
+    }
+    // Taken last so that the probe's own work stays outside the measured span.
+    ev.ts_enter_ns = unsafe { bpf_ktime_get_ns() };
+    PENDING_WRITES.insert(&pid_tgid, ev, 0)?;
+    Ok(())
+}
+
+fn write_exit(ctx: &TracePointContext) -> Res {
+    // Taken first, for the same reason.
+    let ts = unsafe { bpf_ktime_get_ns() };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(ev) = PENDING_WRITES.get_ptr_mut(&pid_tgid) else {
+        return Ok(());
+    };
+    let ev = unsafe { &mut *ev };
+    ev.ts_exit_ns = ts;
+    ev.ret = unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN);
+    submit(ev);
+    PENDING_WRITES.remove(&pid_tgid)?;
+    Ok(())
+}
+
+/// `write(fd, buf, count)` and `pwrite64(fd, buf, count, pos)`.
+#[tracepoint]
+pub fn cgroup_write_enter(ctx: TracePointContext) -> u32 {
+    let _ = write_enter(&ctx, false);
+    0
+}
+
+/// `writev`, `pwritev`, `pwritev2`: `(fd, iov, vlen, ...)`.
+#[tracepoint]
+pub fn cgroup_writev_enter(ctx: TracePointContext) -> u32 {
+    let _ = write_enter(&ctx, true);
+    0
+}
+
+#[tracepoint]
+pub fn cgroup_write_exit(ctx: TracePointContext) -> u32 {
+    let _ = write_exit(&ctx);
+    0
+}
+
+// ---------------------------------------------------------------------------------------------
+// dockerd's API request
+
+fn read_enter(ctx: &TracePointContext, buf: u64, msg_len: u64) -> Res {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let pending = PendingRead {
+        buf,
+        msg_len,
+        ts_enter_ns: unsafe { bpf_ktime_get_ns() },
+        syscall_nr: unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32,
+        _pad: 0,
+    };
+    PENDING_READS.insert(&pid_tgid, &pending, 0)?;
+    Ok(())
+}
+
+#[inline(always)]
+fn is_dockerd() -> bool {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    unsafe { DOCKERD.get(&tgid) }.is_some()
+}
+
+/// `read(fd, buf, count)` and `recvfrom(fd, buf, len, ...)`.
+#[tracepoint]
+pub fn request_read_enter(ctx: TracePointContext) -> u32 {
+    if is_dockerd()
+        && let Ok(buf) = arg(&ctx, 1)
+    {
+        let _ = read_enter(&ctx, buf, 0);
+    }
+    0
+}
+
+/// `recvmsg(fd, msg, flags)`: the data goes to the first iovec of `msg`.
+#[tracepoint]
+pub fn request_recvmsg_enter(ctx: TracePointContext) -> u32 {
+    if is_dockerd() {
+        let _ = (|| -> Res {
+            let msg = arg(&ctx, 1)?;
+            let iov: u64 = uread(msg + MSGHDR_IOV)?;
+            read_enter(&ctx, uread(iov)?, 0)
+        })();
+    }
+    0
+}
+
+/// `recvmmsg(fd, msgvec, vlen, ...)`: the first message's first iovec, and its length.
+#[tracepoint]
+pub fn request_recvmmsg_enter(ctx: TracePointContext) -> u32 {
+    if is_dockerd() {
+        let _ = (|| -> Res {
+            let msgvec = arg(&ctx, 1)?;
+            let iov: u64 = uread(msgvec + MSGHDR_IOV)?;
+            read_enter(&ctx, uread(iov)?, msgvec + MMSGHDR_LEN)
+        })();
+    }
+    0
+}
+
+fn read_exit(ctx: &TracePointContext) -> Res {
+    let ts = unsafe { bpf_ktime_get_ns() };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(pending) = (unsafe { PENDING_READS.get(&pid_tgid) }).copied() else {
+        return Ok(());
+    };
+    PENDING_READS.remove(&pid_tgid)?;
+    let ret = unsafe { ctx.read_at::<i64>(RET) }.map_err(i64::from)?;
+    if ret <= 0 {
+        return Ok(());
+    }
+    let got = if pending.msg_len != 0 { uread::<u32>(pending.msg_len)? as u64 } else { ret as u64 };
+    if got < POST.len() as u64 || uread::<[u8; 5]>(pending.buf)? != POST {
+        return Ok(());
+    }
+    let ev = scratch_event(EVENT_REQUEST, pid_tgid)?;
+    ev.syscall_nr = pending.syscall_nr;
+    ev.ts_enter_ns = pending.ts_enter_ns;
+    ev.ts_exit_ns = ts;
+    ev.ret = ret;
+    ev.count = got;
+    let n = if got < DATA_LEN as u64 { got as usize } else { DATA_LEN };
+    let _ = unsafe { bpf_probe_read_user_buf(pending.buf as *const u8, &mut ev.data[..n]) };
+    submit(ev);
+    Ok(())
+}
+
+#[tracepoint]
+pub fn request_read_exit(ctx: TracePointContext) -> u32 {
+    let _ = read_exit(&ctx);
+    0
+}
+
+// ---------------------------------------------------------------------------------------------
+// runc's exec
+
+/// `sched:sched_process_exec` fires after the new image is in place, so `comm` is already the
+/// new program's name.
+#[tracepoint]
+pub fn writer_exec(_ctx: TracePointContext) -> u32 {
+    let ts = unsafe { bpf_ktime_get_ns() };
+    let Ok(comm) = bpf_get_current_comm() else {
+        return 0;
+    };
+    if unsafe { WRITER_COMMS.get(&comm) }.is_none() {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    let _ = WRITERS.insert(&tgid, &1, 0);
+    if let Ok(ev) = scratch_event(EVENT_EXEC, pid_tgid) {
+        ev.ts_enter_ns = ts;
+        ev.ts_exit_ns = ts;
+        submit(ev);
+    }
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
