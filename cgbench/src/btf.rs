@@ -1,0 +1,301 @@
+//! Struct field offsets from the running kernel's BTF (`/sys/kernel/btf/vmlinux`).
+//!
+//! Rust cannot emit CO-RE relocations, and layouts differ between kernels (6.18 renamed
+//! `kernfs_node.parent`; `struct file` was reordered several times), so the offsets the write
+//! probes follow are looked up here at run time and handed to the eBPF side as a global.
+//! Only the small part of the format needed for that is read: structs, unions, their members and
+//! the modifiers and typedefs between them.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, bail, ensure};
+use probe_common::KernelOffsets;
+
+const MAGIC: u16 = 0xeb9f;
+
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_FWD: u32 = 7;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_FLOAT: u32 = 16;
+const KIND_DECL_TAG: u32 = 17;
+const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
+
+#[derive(Clone, Debug)]
+struct Member {
+    name: String,
+    type_id: u32,
+    bit_offset: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Type {
+    kind: u32,
+    name: String,
+    /// The referenced type, for modifiers, typedefs and pointers.
+    type_id: u32,
+    members: Vec<Member>,
+}
+
+/// The types of one BTF blob, indexed by id (id 0 is `void`).
+#[derive(Debug)]
+pub struct Btf {
+    types: Vec<Type>,
+    structs_by_name: HashMap<String, u32>,
+}
+
+fn u16_at(data: &[u8], at: usize) -> anyhow::Result<u16> {
+    Ok(u16::from_le_bytes(data.get(at..at + 2).context("BTF truncated")?.try_into()?))
+}
+
+fn u32_at(data: &[u8], at: usize) -> anyhow::Result<u32> {
+    Ok(u32::from_le_bytes(data.get(at..at + 4).context("BTF truncated")?.try_into()?))
+}
+
+impl Btf {
+    pub fn from_sys_fs() -> anyhow::Result<Btf> {
+        let data = std::fs::read("/sys/kernel/btf/vmlinux")
+            .context("this kernel has no BTF (/sys/kernel/btf/vmlinux); cgbench needs CONFIG_DEBUG_INFO_BTF=y")?;
+        Btf::parse(&data)
+    }
+
+    pub fn parse(data: &[u8]) -> anyhow::Result<Btf> {
+        ensure!(u16_at(data, 0)? == MAGIC, "not little-endian BTF (bad magic)");
+        let hdr_len = u32_at(data, 4)? as usize;
+        let type_off = hdr_len + u32_at(data, 8)? as usize;
+        let type_len = u32_at(data, 12)? as usize;
+        let str_off = hdr_len + u32_at(data, 16)? as usize;
+        let str_len = u32_at(data, 20)? as usize;
+        let strings = data.get(str_off..str_off + str_len).context("BTF string section truncated")?;
+        let name = |off: u32| -> String {
+            strings
+                .get(off as usize..)
+                .and_then(|s| s.split(|&b| b == 0).next())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .unwrap_or_default()
+        };
+
+        let mut types = vec![Type { kind: 0, name: String::new(), type_id: 0, members: Vec::new() }];
+        let mut structs_by_name = HashMap::new();
+        let end = type_off + type_len;
+        let mut at = type_off;
+        while at < end {
+            let name_off = u32_at(data, at)?;
+            let info = u32_at(data, at + 4)?;
+            let size_or_type = u32_at(data, at + 8)?;
+            let kind = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            let kind_flag = info >> 31 == 1;
+            at += 12;
+            let mut members = Vec::new();
+            let extra = match kind {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                KIND_ARRAY => 12,
+                KIND_STRUCT | KIND_UNION => {
+                    for i in 0..vlen {
+                        let m = at + i * 12;
+                        let offset = u32_at(data, m + 8)?;
+                        members.push(Member {
+                            name: name(u32_at(data, m)?),
+                            type_id: u32_at(data, m + 4)?,
+                            // With kind_flag set the top 8 bits hold a bitfield size.
+                            bit_offset: if kind_flag { offset & 0x00ff_ffff } else { offset },
+                        });
+                    }
+                    vlen * 12
+                }
+                KIND_ENUM | KIND_FUNC_PROTO => vlen * 8,
+                KIND_DATASEC | KIND_ENUM64 => vlen * 12,
+                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_FUNC
+                | KIND_FLOAT | KIND_TYPE_TAG => 0,
+                other => bail!("unknown BTF kind {other}"),
+            };
+            at += extra;
+            let ty = Type { kind, name: name(name_off), type_id: size_or_type, members };
+            if kind == KIND_STRUCT && !ty.name.is_empty() {
+                structs_by_name.entry(ty.name.clone()).or_insert(types.len() as u32);
+            }
+            types.push(ty);
+        }
+        Ok(Btf { types, structs_by_name })
+    }
+
+    fn ty(&self, id: u32) -> anyhow::Result<&Type> {
+        self.types.get(id as usize).with_context(|| format!("BTF type id {id} out of range"))
+    }
+
+    /// Follows typedefs and qualifiers down to the type they name.
+    fn resolve(&self, mut id: u32) -> anyhow::Result<&Type> {
+        loop {
+            let ty = self.ty(id)?;
+            match ty.kind {
+                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => id = ty.type_id,
+                _ => return Ok(ty),
+            }
+        }
+    }
+
+    /// Byte offset and type of `name` inside the struct or union `ty`, looking through the
+    /// anonymous structs and unions the kernel nests fields in.
+    fn find_member(&self, ty: &Type, name: &str) -> anyhow::Result<Option<(u32, u32)>> {
+        for m in &ty.members {
+            if m.name == name {
+                return Ok(Some((m.bit_offset, m.type_id)));
+            }
+            if m.name.is_empty() {
+                let inner = self.resolve(m.type_id)?;
+                if matches!(inner.kind, KIND_STRUCT | KIND_UNION)
+                    && let Some((bits, type_id)) = self.find_member(inner, name)?
+                {
+                    return Ok(Some((m.bit_offset + bits, type_id)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Byte offset of a field path such as `file` → `f_path.dentry`: each step but the last must
+    /// be an embedded struct (not a pointer).
+    pub fn offset_of(&self, struct_name: &str, path: &str) -> anyhow::Result<u64> {
+        let id = *self
+            .structs_by_name
+            .get(struct_name)
+            .with_context(|| format!("struct {struct_name} is not in this kernel's BTF"))?;
+        let mut ty = self.ty(id)?;
+        let mut bits = 0u64;
+        for field in path.split('.') {
+            let (field_bits, type_id) = self
+                .find_member(ty, field)?
+                .with_context(|| format!("struct {struct_name} has no field {path} on this kernel"))?;
+            ensure!(field_bits % 8 == 0, "{struct_name}.{path} is a bitfield");
+            bits += u64::from(field_bits);
+            ty = self.resolve(type_id)?;
+        }
+        Ok(bits / 8)
+    }
+
+    /// The offsets the write probes need, from `current` to the written file's directory.
+    pub fn kernel_offsets(&self) -> anyhow::Result<KernelOffsets> {
+        Ok(KernelOffsets {
+            task_files: self.offset_of("task_struct", "files")?,
+            files_fdt: self.offset_of("files_struct", "fdt")?,
+            fdtable_max_fds: self.offset_of("fdtable", "max_fds")?,
+            fdtable_fd: self.offset_of("fdtable", "fd")?,
+            file_dentry: self.offset_of("file", "f_path.dentry")?,
+            dentry_parent: self.offset_of("dentry", "d_parent")?,
+            dentry_name: self.offset_of("dentry", "d_name.name")?,
+            dentry_inode: self.offset_of("dentry", "d_inode")?,
+            inode_ino: self.offset_of("inode", "i_ino")?,
+            inode_sb: self.offset_of("inode", "i_sb")?,
+            super_block_dev: self.offset_of("super_block", "s_dev")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a BTF blob the way the kernel lays it out, for fixtures.
+    #[derive(Default)]
+    struct Builder {
+        types: Vec<u8>,
+        strings: Vec<u8>,
+        next_id: u32,
+    }
+
+    impl Builder {
+        fn new() -> Self {
+            Builder { strings: vec![0], next_id: 1, ..Default::default() }
+        }
+        fn str(&mut self, s: &str) -> u32 {
+            if s.is_empty() {
+                return 0;
+            }
+            let off = self.strings.len() as u32;
+            self.strings.extend_from_slice(s.as_bytes());
+            self.strings.push(0);
+            off
+        }
+        fn header(&mut self, name: &str, kind: u32, vlen: usize, kind_flag: bool, size_or_type: u32) -> u32 {
+            let name = self.str(name);
+            let info = (kind << 24) | vlen as u32 | (u32::from(kind_flag) << 31);
+            for v in [name, info, size_or_type] {
+                self.types.extend_from_slice(&v.to_le_bytes());
+            }
+            self.next_id += 1;
+            self.next_id - 1
+        }
+        fn int(&mut self, name: &str, size: u32) -> u32 {
+            let id = self.header(name, KIND_INT, 0, false, size);
+            self.types.extend_from_slice(&(size * 8).to_le_bytes());
+            id
+        }
+        fn ptr(&mut self, to: u32) -> u32 {
+            self.header("", KIND_PTR, 0, false, to)
+        }
+        fn typedef(&mut self, name: &str, to: u32) -> u32 {
+            self.header(name, KIND_TYPEDEF, 0, false, to)
+        }
+        fn record(&mut self, kind: u32, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+            let id = self.header(name, kind, members.len(), false, size);
+            for &(m, ty, bits) in members {
+                let m = self.str(m);
+                for v in [m, ty, bits] {
+                    self.types.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            id
+        }
+        fn finish(self) -> Vec<u8> {
+            let mut out = Vec::new();
+            out.extend_from_slice(&MAGIC.to_le_bytes());
+            out.extend_from_slice(&[1, 0]);
+            for v in [24u32, 0, self.types.len() as u32, self.types.len() as u32, self.strings.len() as u32] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend(self.types);
+            out.extend(self.strings);
+            out
+        }
+    }
+
+    #[test]
+    fn finds_fields_through_anonymous_unions_and_typedefs() {
+        let mut b = Builder::new();
+        let long = b.int("long", 8);
+        let dentry_ptr = b.ptr(0);
+        // struct path { void *mnt; struct dentry *dentry; }
+        let path = b.record(KIND_STRUCT, "path", 16, &[("mnt", dentry_ptr, 0), ("dentry", dentry_ptr, 64)]);
+        let path_t = b.typedef("path_t", path);
+        // union { long f_count; struct path f_path; } at byte 8 of struct file, anonymous.
+        let anon = b.record(KIND_UNION, "", 16, &[("f_count", long, 0), ("f_path", path_t, 0)]);
+        b.record(KIND_STRUCT, "file", 40, &[("f_lock", long, 0), ("", anon, 64), ("f_inode", dentry_ptr, 192)]);
+        let btf = Btf::parse(&b.finish()).unwrap();
+        assert_eq!(btf.offset_of("file", "f_path.dentry").unwrap(), 16);
+        assert_eq!(btf.offset_of("file", "f_inode").unwrap(), 24);
+        assert_eq!(btf.offset_of("path", "dentry").unwrap(), 8);
+        let err = btf.offset_of("file", "f_pos").unwrap_err().to_string();
+        assert!(err.contains("no field f_pos"), "{err}");
+        let err = btf.offset_of("inode", "i_ino").unwrap_err().to_string();
+        assert!(err.contains("struct inode is not in"), "{err}");
+    }
+
+    #[test]
+    fn rejects_what_is_not_btf() {
+        assert!(Btf::parse(b"\x7fELF and more bytes here....").unwrap_err().to_string().contains("magic"));
+        assert!(Btf::parse(&[0x9f]).is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! Kernel events as user space reasons about them, decoded from the ring buffer's raw records.
+
+use probe_common::{CgroupKey, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event};
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KernelEvent {
+    /// dockerd read bytes starting with `POST ` from a socket.
+    Request { tgid: u32, tid: u32, syscall: String, read_enter_ns: u64, read_exit_ns: u64, line: String },
+    /// A writer program (runc) was executed.
+    Exec { tgid: u32, comm: String, ts_ns: u64 },
+    /// A writer wrote to a control file of a target cgroup.
+    Write {
+        tgid: u32,
+        tid: u32,
+        comm: String,
+        syscall: String,
+        #[serde(skip)]
+        cgroup: CgroupKey,
+        file: String,
+        value: String,
+        ret: i64,
+        enter_ns: u64,
+        exit_ns: u64,
+    },
+}
+
+/// x86_64 syscall names for the numbers the probes can report.
+fn syscall_name(nr: u32) -> String {
+    match nr {
+        0 => "read".into(),
+        1 => "write".into(),
+        18 => "pwrite64".into(),
+        20 => "writev".into(),
+        45 => "recvfrom".into(),
+        47 => "recvmsg".into(),
+        296 => "pwritev".into(),
+        299 => "recvmmsg".into(),
+        328 => "pwritev2".into(),
+        other => format!("syscall {other}"),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// The first line of an HTTP request (`POST /v1.41/containers/<id>/update HTTP/1.1`).
+fn request_line(bytes: &[u8]) -> String {
+    let line = text(bytes);
+    line.split("\r\n").next().unwrap_or_default().to_owned()
+}
+
+impl KernelEvent {
+    /// Decodes one ring-buffer record; `None` for a record too short or of an unknown kind.
+    pub fn decode(record: &[u8]) -> Option<KernelEvent> {
+        if record.len() < size_of::<Event>() {
+            return None;
+        }
+        // SAFETY: length checked; `Event` is plain old data valid for any bit pattern.
+        let ev: Event = unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
+        Some(KernelEvent::from_raw(&ev)?)
+    }
+
+    pub fn from_raw(ev: &Event) -> Option<KernelEvent> {
+        let data_len = (ev.count as usize).min(ev.data.len());
+        Some(match ev.kind {
+            EVENT_REQUEST => KernelEvent::Request {
+                tgid: ev.tgid,
+                tid: ev.tid,
+                syscall: syscall_name(ev.syscall_nr),
+                read_enter_ns: ev.ts_enter_ns,
+                read_exit_ns: ev.ts_exit_ns,
+                line: request_line(&ev.data[..data_len]),
+            },
+            EVENT_EXEC => KernelEvent::Exec { tgid: ev.tgid, comm: text(&ev.comm), ts_ns: ev.ts_exit_ns },
+            EVENT_WRITE => KernelEvent::Write {
+                tgid: ev.tgid,
+                tid: ev.tid,
+                comm: text(&ev.comm),
+                syscall: syscall_name(ev.syscall_nr),
+                cgroup: ev.cgroup,
+                file: text(&ev.name),
+                value: text(&ev.data[..data_len]).trim_end().to_owned(),
+                ret: ev.ret,
+                enter_ns: ev.ts_enter_ns,
+                exit_ns: ev.ts_exit_ns,
+            },
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+pub mod fixtures {
+    //! Raw events as the probes emit them, for decoding and pairing tests.
+    use super::*;
+
+    fn fill<const N: usize>(s: &str) -> [u8; N] {
+        let mut out = [0u8; N];
+        out[..s.len()].copy_from_slice(s.as_bytes());
+        out
+    }
+
+    pub fn raw_write(
+        tgid: u32,
+        comm: &str,
+        cgroup: CgroupKey,
+        file: &str,
+        value: &str,
+        enter: u64,
+        exit: u64,
+        ret: i64,
+    ) -> Event {
+        Event {
+            kind: EVENT_WRITE,
+            syscall_nr: 1,
+            tgid,
+            tid: tgid + 1,
+            ts_enter_ns: enter,
+            ts_exit_ns: exit,
+            ret,
+            cgroup,
+            count: value.len() as u64,
+            comm: fill(comm),
+            name: fill(file),
+            data: fill(value),
+        }
+    }
+
+    pub fn raw_request(tgid: u32, line: &str, enter: u64, exit: u64) -> Event {
+        let data = format!("{line}\r\nHost: api.moby.localhost\r\n");
+        let data = &data[..data.len().min(probe_common::DATA_LEN)];
+        Event {
+            kind: EVENT_REQUEST,
+            syscall_nr: 0,
+            tgid,
+            tid: tgid + 7,
+            ts_enter_ns: enter,
+            ts_exit_ns: exit,
+            ret: 400,
+            cgroup: CgroupKey::default(),
+            count: 400,
+            comm: fill("dockerd"),
+            name: [0; probe_common::NAME_LEN],
+            data: fill(data),
+        }
+    }
+
+    pub fn raw_exec(tgid: u32, ts: u64) -> Event {
+        Event {
+            kind: EVENT_EXEC,
+            syscall_nr: 0,
+            tgid,
+            tid: tgid,
+            ts_enter_ns: ts,
+            ts_exit_ns: ts,
+            ret: 0,
+            cgroup: CgroupKey::default(),
+            count: 0,
+            comm: fill("runc"),
+            name: [0; probe_common::NAME_LEN],
+            data: [0; probe_common::DATA_LEN],
+        }
+    }
+
+    pub fn bytes(ev: &Event) -> Vec<u8> {
+        // SAFETY: `Event` is `#[repr(C)]` plain old data.
+        unsafe { std::slice::from_raw_parts((ev as *const Event).cast::<u8>(), size_of::<Event>()) }.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fixtures::*, *};
+
+    #[test]
+    fn decodes_a_write_record() {
+        let key = CgroupKey { dev: 42, _pad: 0, ino: 7 };
+        let raw = raw_write(100, "runc", key, "memory.limit_in_bytes", "268439552", 10, 20, 9);
+        let ev = KernelEvent::decode(&bytes(&raw)).unwrap();
+        let KernelEvent::Write { file, value, cgroup, ret, syscall, .. } = ev else { panic!("{ev:?}") };
+        assert_eq!(
+            (file.as_str(), value.as_str(), cgroup, ret, syscall.as_str()),
+            ("memory.limit_in_bytes", "268439552", key, 9, "write")
+        );
+    }
+
+    #[test]
+    fn keeps_only_the_request_line() {
+        let raw = raw_request(5, "POST /v1.41/containers/abc/update HTTP/1.1", 1, 2);
+        let KernelEvent::Request { line, read_exit_ns, syscall, .. } = KernelEvent::decode(&bytes(&raw)).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(line, "POST /v1.41/containers/abc/update HTTP/1.1");
+        assert_eq!((read_exit_ns, syscall.as_str()), (2, "read"));
+    }
+
+    #[test]
+    fn a_value_with_a_newline_is_trimmed_and_short_records_are_dropped() {
+        let raw = raw_write(1, "cgbench", CgroupKey::default(), "cpu.max", "50000 100000\n", 1, 2, 13);
+        let KernelEvent::Write { value, .. } = KernelEvent::decode(&bytes(&raw)).unwrap() else { panic!() };
+        assert_eq!(value, "50000 100000");
+        assert!(KernelEvent::decode(&bytes(&raw)[..10]).is_none());
+        let mut unknown = raw;
+        unknown.kind = 99;
+        assert!(KernelEvent::from_raw(&unknown).is_none());
+    }
+}

@@ -1,0 +1,319 @@
+//! Turns the kernel event stream and the trials that were run into per-trial timelines.
+//!
+//! A trial is paired only from events that really happened: the target write is recognised by
+//! its cgroup, file name, exact value and writer, inside the trial's time window. Anything
+//! missing leaves the trial unpaired with the reason; nothing is estimated.
+
+use probe_common::CgroupKey;
+use serde::Serialize;
+
+use crate::{
+    events::KernelEvent,
+    plan::{PlannedTrial, Route},
+};
+
+/// The write that enforces a trial's limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub file: String,
+    pub value: String,
+    #[serde(skip)]
+    pub cgroup: CgroupKey,
+}
+
+/// A trial as it was run: what it asked for and the user-space clock around it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExecutedTrial {
+    #[serde(flatten)]
+    pub planned: PlannedTrial,
+    pub target: Target,
+    /// CLOCK_MONOTONIC just before the docker CLI was spawned or the file opened.
+    pub start_ns: u64,
+    /// CLOCK_MONOTONIC once the CLI exited or the file was closed.
+    pub end_ns: u64,
+}
+
+/// The kernel's timeline of one paired trial (all CLOCK_MONOTONIC ns).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Timeline {
+    /// dockerd finished reading the update request (docker routes only).
+    pub request_ns: Option<u64>,
+    /// The writer (runc) was executed (docker routes only).
+    pub exec_ns: Option<u64>,
+    /// The writer's first write to any of the container's cgroup files.
+    pub first_write_ns: u64,
+    pub write_enter_ns: u64,
+    /// The target write returned: the kernel has applied the limit.
+    pub write_exit_ns: u64,
+    pub writer_pid: u32,
+    pub writer_comm: String,
+    /// Docker: request read → limit applied. Raw: open() called → limit applied.
+    pub latency_ns: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Paired(Timeline),
+    /// An event the latency needs was not seen.
+    Unpaired {
+        reason: String,
+    },
+    /// The kernel refused the target write.
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TrialResult {
+    #[serde(flatten)]
+    pub trial: ExecutedTrial,
+    pub outcome: Outcome,
+}
+
+impl TrialResult {
+    pub fn latency_ns(&self) -> Option<u64> {
+        match &self.outcome {
+            Outcome::Paired(t) => Some(t.latency_ns),
+            _ => None,
+        }
+    }
+}
+
+/// Who is who on this host.
+pub struct Actors<'a> {
+    /// cgbench's own tgid: the writer of raw trials, and never of docker trials.
+    pub own_tgid: u32,
+    pub container_id: &'a str,
+}
+
+pub fn pair(trials: &[ExecutedTrial], events: &[KernelEvent], actors: &Actors) -> Vec<TrialResult> {
+    trials.iter().map(|t| TrialResult { trial: t.clone(), outcome: pair_one(t, events, actors) }).collect()
+}
+
+fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> Outcome {
+    let in_window = |ns: u64| (trial.start_ns..=trial.end_ns).contains(&ns);
+    let docker = trial.planned.route != Route::Raw;
+
+    let target = events
+        .iter()
+        .filter_map(|e| match e {
+            KernelEvent::Write { tgid, comm, cgroup, file, value, ret, enter_ns, exit_ns, .. }
+                if *cgroup == trial.target.cgroup
+                    && *file == trial.target.file
+                    && *value == trial.target.value
+                    && (*tgid == actors.own_tgid) != docker
+                    && in_window(*enter_ns) =>
+            {
+                Some((*tgid, comm, *ret, *enter_ns, *exit_ns))
+            }
+            _ => None,
+        })
+        .min_by_key(|w| w.3);
+    let Some((writer, comm, ret, write_enter_ns, write_exit_ns)) = target else {
+        return Outcome::Unpaired {
+            reason: format!("no write of {} to {} was seen", trial.target.value, trial.target.file),
+        };
+    };
+    if ret < 0 {
+        return Outcome::Failed {
+            reason: format!(
+                "writing {} to {} failed: {}",
+                trial.target.value,
+                trial.target.file,
+                std::io::Error::from_raw_os_error(-ret as i32)
+            ),
+        };
+    }
+
+    let first_write_ns = events
+        .iter()
+        .filter_map(|e| match e {
+            KernelEvent::Write { tgid, enter_ns, .. } if *tgid == writer && in_window(*enter_ns) => Some(*enter_ns),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(write_enter_ns);
+
+    let (request_ns, exec_ns) = if docker {
+        let update_path = format!("/containers/{}/update", actors.container_id);
+        let request = events
+            .iter()
+            .filter_map(|e| match e {
+                KernelEvent::Request { line, read_exit_ns, .. }
+                    if line.contains(&update_path) && in_window(*read_exit_ns) && *read_exit_ns <= write_enter_ns =>
+                {
+                    Some(*read_exit_ns)
+                }
+                _ => None,
+            })
+            .min();
+        let Some(request) = request else {
+            return Outcome::Unpaired { reason: "dockerd's read of the update request was not seen".into() };
+        };
+        let exec = events
+            .iter()
+            .filter_map(|e| match e {
+                KernelEvent::Exec { tgid, ts_ns, .. }
+                    if *tgid == writer && in_window(*ts_ns) && *ts_ns <= first_write_ns =>
+                {
+                    Some(*ts_ns)
+                }
+                _ => None,
+            })
+            .max();
+        (Some(request), exec)
+    } else {
+        (None, None)
+    };
+
+    let start = request_ns.unwrap_or(trial.start_ns);
+    Outcome::Paired(Timeline {
+        request_ns,
+        exec_ns,
+        first_write_ns,
+        write_enter_ns,
+        write_exit_ns,
+        writer_pid: writer,
+        writer_comm: comm.clone(),
+        latency_ns: write_exit_ns - start,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{events::fixtures::*, resource::Limit};
+
+    const ME: u32 = 1000;
+    const RUNC: u32 = 2000;
+    const DOCKERD: u32 = 300;
+    const ID: &str = "4f1cabcd";
+    const MEM: CgroupKey = CgroupKey { dev: 50, _pad: 0, ino: 11 };
+    const OTHER: CgroupKey = CgroupKey { dev: 50, _pad: 0, ino: 12 };
+
+    fn actors() -> Actors<'static> {
+        Actors { own_tgid: ME, container_id: ID }
+    }
+
+    fn trial(route: Route, value: &str, start: u64, end: u64) -> ExecutedTrial {
+        ExecutedTrial {
+            planned: PlannedTrial { index: 0, route, limit: Limit::Memory { bytes: value.parse().unwrap() } },
+            target: Target { file: "memory.limit_in_bytes".into(), value: value.into(), cgroup: MEM },
+            start_ns: start,
+            end_ns: end,
+        }
+    }
+
+    fn decode(raw: &[probe_common::Event]) -> Vec<KernelEvent> {
+        raw.iter().filter_map(KernelEvent::from_raw).collect()
+    }
+
+    /// One `docker update --memory`, as runc does it on v1: memsw first, then the limit.
+    fn docker_update(value: &str, t0: u64) -> Vec<probe_common::Event> {
+        vec![
+            raw_request(DOCKERD, "HEAD /_ping HTTP/1.1", t0 + 100, t0 + 110),
+            raw_request(DOCKERD, &format!("POST /v1.41/containers/{ID}/update HTTP/1.1"), t0 + 1_000, t0 + 1_100),
+            raw_exec(RUNC, t0 + 5_000),
+            raw_write(RUNC, "runc", MEM, "memory.memsw.limit_in_bytes", "1073741824", t0 + 9_000, t0 + 9_500, 10),
+            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", value, t0 + 10_000, t0 + 10_700, 9),
+            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "999", t0 + 11_000, t0 + 11_100, 3),
+        ]
+    }
+
+    #[test]
+    fn docker_trial_pairs_request_exec_and_target_write() {
+        let events = decode(&docker_update("268439552", 0));
+        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &events, &actors());
+        let Outcome::Paired(t) = &results[0].outcome else { panic!("{:?}", results[0].outcome) };
+        assert_eq!(t.request_ns, Some(1_100));
+        assert_eq!(t.exec_ns, Some(5_000));
+        assert_eq!(t.first_write_ns, 9_000, "memsw is runc's first write");
+        assert_eq!((t.write_enter_ns, t.write_exit_ns), (10_000, 10_700));
+        assert_eq!(t.latency_ns, 10_700 - 1_100);
+        assert_eq!((t.writer_pid, t.writer_comm.as_str()), (RUNC, "runc"));
+    }
+
+    #[test]
+    fn raw_trial_starts_at_user_space_open() {
+        let events = decode(&[raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "536879104", 1_500, 1_900, 9)]);
+        let results = pair(&[trial(Route::Raw, "536879104", 1_000, 2_000)], &events, &actors());
+        assert_eq!(results[0].latency_ns(), Some(900));
+        let Outcome::Paired(t) = &results[0].outcome else { panic!() };
+        assert_eq!((t.request_ns, t.exec_ns), (None, None));
+    }
+
+    #[test]
+    fn writes_of_other_cgroups_writers_and_values_are_ignored() {
+        let events = decode(&[
+            raw_write(RUNC, "runc", OTHER, "memory.limit_in_bytes", "268439552", 1_500, 1_600, 9),
+            raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "268439552", 1_500, 1_600, 9),
+            raw_write(RUNC, "runc", MEM, "memory.soft_limit_in_bytes", "268439552", 1_500, 1_600, 9),
+            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268443648", 1_500, 1_600, 9),
+            raw_request(DOCKERD, &format!("POST /v1.41/containers/{ID}/update HTTP/1.1"), 1_000, 1_100),
+        ]);
+        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 2_000)], &events, &actors());
+        assert_eq!(
+            results[0].outcome,
+            Outcome::Unpaired { reason: "no write of 268439552 to memory.limit_in_bytes was seen".into() }
+        );
+    }
+
+    #[test]
+    fn a_missing_request_leaves_the_trial_unpaired() {
+        let mut raw = docker_update("268439552", 0);
+        raw.remove(1);
+        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &decode(&raw), &actors());
+        assert_eq!(
+            results[0].outcome,
+            Outcome::Unpaired { reason: "dockerd's read of the update request was not seen".into() }
+        );
+        assert_eq!(results[0].latency_ns(), None);
+    }
+
+    #[test]
+    fn a_request_for_another_container_does_not_count() {
+        let raw = vec![
+            raw_request(DOCKERD, "POST /v1.41/containers/ffff/update HTTP/1.1", 1_000, 1_100),
+            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268439552", 2_000, 2_100, 9),
+        ];
+        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &decode(&raw), &actors());
+        assert!(matches!(results[0].outcome, Outcome::Unpaired { .. }));
+    }
+
+    #[test]
+    fn events_outside_the_window_belong_to_other_trials() {
+        let mut raw = docker_update("268439552", 0);
+        raw.extend(docker_update("536879104", 50_000));
+        let trials =
+            [trial(Route::DockerCli, "268439552", 0, 20_000), trial(Route::DockerCli, "536879104", 50_000, 70_000)];
+        let results = pair(&trials, &decode(&raw), &actors());
+        assert_eq!(results[0].latency_ns(), Some(9_600));
+        assert_eq!(results[1].latency_ns(), Some(9_600));
+        let Outcome::Paired(t) = &results[1].outcome else { panic!() };
+        assert_eq!(t.request_ns, Some(51_100));
+        // Same value again, but outside the second trial's window: not taken.
+        let late = pair(&[trial(Route::DockerCli, "268439552", 50_000, 70_000)], &decode(&raw), &actors());
+        assert!(matches!(late[0].outcome, Outcome::Unpaired { .. }));
+    }
+
+    #[test]
+    fn a_refused_write_is_a_failure_not_a_latency() {
+        let raw = [raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "4096", 1_500, 1_600, -22)];
+        let results = pair(&[trial(Route::Raw, "4096", 1_000, 2_000)], &decode(&raw), &actors());
+        let Outcome::Failed { reason } = &results[0].outcome else { panic!() };
+        assert!(reason.contains("Invalid argument"), "{reason}");
+    }
+
+    #[test]
+    fn the_earliest_matching_write_wins_and_exec_must_be_the_writers() {
+        let mut raw = docker_update("268439552", 0);
+        raw.push(raw_exec(RUNC + 1, 6_000));
+        raw.push(raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268439552", 15_000, 15_100, 9));
+        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &decode(&raw), &actors());
+        let Outcome::Paired(t) = &results[0].outcome else { panic!() };
+        assert_eq!(t.write_enter_ns, 10_000);
+        assert_eq!(t.exec_ns, Some(5_000));
+    }
+}

@@ -1,0 +1,146 @@
+//! The two limits cgbench changes, independent of how a cgroup version spells them.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::units::{format_bytes, format_cpus};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resource {
+    Memory,
+    Cpu,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 2] = [Resource::Memory, Resource::Cpu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Memory => "memory",
+            Resource::Cpu => "cpu",
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The CFS period Docker uses for `--cpus`; cgbench keeps it so both paths write the same files.
+pub const CPU_PERIOD_US: u64 = 100_000;
+const MICRO_CPUS_PER_QUOTA_US: u64 = 1_000_000 / CPU_PERIOD_US;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "resource", rename_all = "lowercase")]
+pub enum Limit {
+    Memory { bytes: u64 },
+    Cpu { quota_us: u64, period_us: u64 },
+}
+
+impl Limit {
+    /// A CPU limit of `micro_cpus` millionths of a CPU over Docker's 100 ms period. The quota has
+    /// µs resolution, so the count must be a multiple of 0.00001 CPU to be exact.
+    pub fn cpus(micro_cpus: u64) -> anyhow::Result<Limit> {
+        anyhow::ensure!(
+            micro_cpus % MICRO_CPUS_PER_QUOTA_US == 0,
+            "{} CPUs cannot be set exactly: use at most 5 decimals",
+            format_cpus(micro_cpus)
+        );
+        anyhow::ensure!(
+            micro_cpus >= 10_000,
+            "{} CPUs is below the kernel's 1 ms minimum quota: use at least 0.01",
+            format_cpus(micro_cpus)
+        );
+        Ok(Limit::Cpu { quota_us: micro_cpus / MICRO_CPUS_PER_QUOTA_US, period_us: CPU_PERIOD_US })
+    }
+
+    pub fn resource(&self) -> Resource {
+        match self {
+            Limit::Memory { .. } => Resource::Memory,
+            Limit::Cpu { .. } => Resource::Cpu,
+        }
+    }
+
+    /// The same limit nudged by `step` units of its finest resolution (a page of memory, 1 µs of
+    /// quota), so that every trial writes a value of its own and its kernel event can be told
+    /// apart by the bytes written.
+    pub fn nudged(&self, step: u64) -> Limit {
+        match *self {
+            Limit::Memory { bytes } => Limit::Memory { bytes: bytes + step * 4096 },
+            Limit::Cpu { quota_us, period_us } => Limit::Cpu { quota_us: quota_us + step, period_us },
+        }
+    }
+
+    /// Micro-CPUs of a CPU limit (quota per period).
+    fn micro_cpus(quota_us: u64, period_us: u64) -> u64 {
+        quota_us * 1_000_000 / period_us
+    }
+
+    /// The `docker update` arguments that set this limit. `memory_swap` is passed with every
+    /// memory change, as Docker refuses a memory limit above the swap limit already set.
+    pub fn docker_update_args(&self, memory_swap: u64) -> Vec<String> {
+        match *self {
+            Limit::Memory { bytes } => {
+                vec!["--memory".into(), bytes.to_string(), "--memory-swap".into(), memory_swap.to_string()]
+            }
+            Limit::Cpu { quota_us, period_us } => {
+                vec!["--cpus".into(), format_cpus(Self::micro_cpus(quota_us, period_us))]
+            }
+        }
+    }
+
+    /// Docker's `NanoCpus` for a CPU limit.
+    pub fn nano_cpus(quota_us: u64, period_us: u64) -> i64 {
+        (Self::micro_cpus(quota_us, period_us) * 1000) as i64
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Limit::Memory { bytes } => f.write_str(&format_bytes(bytes)),
+            Limit::Cpu { quota_us, period_us } => {
+                write!(f, "{} CPUs", format_cpus(Self::micro_cpus(quota_us, period_us)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpus_become_quota_over_docker_period() {
+        assert_eq!(Limit::cpus(500_000).unwrap(), Limit::Cpu { quota_us: 50_000, period_us: 100_000 });
+        assert!(Limit::cpus(500_001).unwrap_err().to_string().contains("5 decimals"));
+        assert!(Limit::cpus(5_000).unwrap_err().to_string().contains("at least 0.01"));
+    }
+
+    #[test]
+    fn nudges_keep_values_apart_at_the_finest_resolution() {
+        let mem = Limit::Memory { bytes: 256 << 20 };
+        assert_eq!(mem.nudged(3), Limit::Memory { bytes: (256 << 20) + 3 * 4096 });
+        let cpu = Limit::cpus(500_000).unwrap();
+        assert_eq!(cpu.nudged(1), Limit::Cpu { quota_us: 50_001, period_us: 100_000 });
+    }
+
+    #[test]
+    fn docker_arguments_are_exact() {
+        let cpu = Limit::cpus(500_000).unwrap().nudged(1);
+        assert_eq!(cpu.docker_update_args(0), ["--cpus", "0.50001"]);
+        assert_eq!(Limit::nano_cpus(50_001, 100_000), 500_010_000);
+        let mem = Limit::Memory { bytes: 268_439_552 };
+        assert_eq!(mem.docker_update_args(1 << 30), ["--memory", "268439552", "--memory-swap", "1073741824"]);
+    }
+
+    #[test]
+    fn limits_print_for_people() {
+        assert_eq!(Limit::Memory { bytes: 256 << 20 }.to_string(), "256 MiB");
+        assert_eq!(Limit::cpus(1_500_000).unwrap().to_string(), "1.5 CPUs");
+    }
+}
