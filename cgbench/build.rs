@@ -1,0 +1,38 @@
+use std::{env, path::PathBuf, process::Command};
+
+use anyhow::{Context as _, ensure};
+
+fn main() -> anyhow::Result<()> {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("..");
+    build_probes(&root)?;
+    build_idle(&root)
+}
+
+/// The eBPF object, built from `probe-ebpf` with the pinned nightly on every build, never committed.
+fn build_probes(root: &std::path::Path) -> anyhow::Result<()> {
+    let probe_dir = root.join("probe-ebpf");
+    let probe_dir = probe_dir.to_str().context("non-UTF-8 path")?;
+    aya_build::build_ebpf(
+        [aya_build::Package { name: "probe-ebpf", root_dir: probe_dir, ..Default::default() }],
+        aya_build::Toolchain::Custom(NIGHTLY),
+    )
+}
+
+/// The nightly whose LLVM bpf-linker is linked against (see xtask's setup): bump both together.
+const NIGHTLY: &str = "nightly";
+
+/// The target image's only program: a static, libc-free `pause()` loop, so the image builds from
+/// `scratch` with no registry.
+fn build_idle(root: &std::path::Path) -> anyhow::Result<()> {
+    let src = root.join("docker/idle.c");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let out = PathBuf::from(env::var("OUT_DIR")?).join("idle");
+    let status = Command::new(env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-static", "-nostdlib", "-Os", "-s", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .context("running the C compiler for docker/idle.c (install gcc)")?;
+    ensure!(status.success(), "compiling docker/idle.c failed: {status}");
+    Ok(())
+}

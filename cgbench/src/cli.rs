@@ -1,0 +1,81 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    compare,
+    resource::Limit,
+    units::{parse_bytes, parse_cpus, parse_pair},
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cgbench",
+    version,
+    about = "How long a container's CPU or memory limit change takes to be enforced: docker update versus a direct cgroup write, timed with eBPF"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Time `docker update` and a direct cgroup write side by side on a fresh container.
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Limit changes per route, alternating memory and cpu.
+    #[arg(long, short = 'n', default_value_t = 100, value_name = "N")]
+    pub iterations: usize,
+    /// The two memory limits to alternate between (bytes, or with k, m, g).
+    #[arg(long, default_value = "256m,512m", value_name = "A,B")]
+    pub memory_values: String,
+    /// The two CPU limits to alternate between, in CPUs (as `docker update --cpus`).
+    #[arg(long, default_value = "0.5,1", value_name = "A,B")]
+    pub cpu_values: String,
+    /// Image to run instead of cgbench's own (built from docker/ when absent); must exist locally.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The docker CLI to time.
+    #[arg(long, default_value = "docker", value_name = "PATH")]
+    pub docker_cli: String,
+    /// Write the whole run, every trial with all its timestamps, as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+impl CompareArgs {
+    pub fn options(&self) -> anyhow::Result<compare::Options> {
+        anyhow::ensure!(self.iterations >= 1, "--iterations must be at least 1");
+        let memory_values = parse_pair(&self.memory_values, parse_bytes)?;
+        for bytes in memory_values {
+            anyhow::ensure!(bytes >= 6 << 20, "--memory-values: {bytes} bytes is below Docker's 6 MiB minimum");
+        }
+        let cpu_values = parse_pair(&self.cpu_values, |t| Limit::cpus(parse_cpus(t)?))?;
+        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        for limit in cpu_values {
+            if let Limit::Cpu { quota_us, period_us } = limit {
+                anyhow::ensure!(
+                    quota_us <= host_cpus * period_us,
+                    "--cpu-values: {limit} is more than this host's {host_cpus} CPUs"
+                );
+            }
+        }
+        if let Some(path) = &self.json {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            anyhow::ensure!(dir.is_dir(), "--json {}: directory {} does not exist", path.display(), dir.display());
+        }
+        Ok(compare::Options {
+            iterations: self.iterations,
+            memory_values,
+            cpu_values,
+            image: self.image.clone(),
+            docker_cli: self.docker_cli.clone(),
+        })
+    }
+}

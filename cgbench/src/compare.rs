@@ -1,0 +1,254 @@
+//! `cgbench compare`: runs the trials against a real container and collects kernel events.
+//! Whatever happens, the container's limits are restored, the container is removed and the
+//! probes are detached before this returns.
+
+use std::{
+    io::Write as _,
+    path::PathBuf,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::{
+    cgroup::{self, CgroupFiles, Host},
+    clock::monotonic_ns,
+    docker::{self, Container, DockerHost, Limits},
+    events::KernelEvent,
+    pairing::{self, Actors, ExecutedTrial, Target},
+    plan::{self, PlannedTrial, Route},
+    probes::Probes,
+    report::{Environment, Report},
+    resource::Limit,
+};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub iterations: usize,
+    pub memory_values: [u64; 2],
+    pub cpu_values: [Limit; 2],
+    pub image: Option<String>,
+    pub docker_cli: String,
+}
+
+/// The run was stopped by SIGINT or SIGTERM (after cleaning up).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: limits restored, container removed, probes detached")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+impl Options {
+    /// The swap limit set with every memory change: above both values, so no order of updates
+    /// is ever refused ("Memory limit should be smaller than already set memoryswap limit").
+    fn memory_swap(&self) -> u64 {
+        2 * self.memory_values.iter().max().copied().unwrap_or(0)
+    }
+
+    fn initial_limits(&self) -> Limits {
+        Limits { memory_bytes: self.memory_values[0], memory_swap_bytes: self.memory_swap(), cpu: self.cpu_values[0] }
+    }
+
+    fn schedule(&self) -> Vec<PlannedTrial> {
+        let memory = self.memory_values.map(|bytes| Limit::Memory { bytes });
+        plan::schedule(self.iterations, memory, self.cpu_values)
+    }
+}
+
+pub fn ensure_root() -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    ensure!(
+        unsafe { libc::geteuid() } == 0,
+        "cgbench must run as root (it loads eBPF programs and writes cgroup files): run it with sudo"
+    );
+    Ok(())
+}
+
+pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
+    ensure!(opts.iterations >= 1, "--iterations must be at least 1");
+    ensure_root()?;
+    let host = Host::detect()?;
+    let docker = DockerHost::connect().await?;
+    let cli_version = docker::cli_version(&opts.docker_cli).await?;
+    let image = docker.ensure_image(opts.image.as_deref()).await?;
+    // Probes first: a kernel that refuses them must not cost a container.
+    let mut probes = Probes::load()?;
+    let limits = opts.initial_limits();
+    let container = docker.create_container(&image, &limits).await?;
+
+    let measured = measure(&docker, &host, &container, &mut probes, opts, &limits, stop).await;
+    let removed = docker.remove_container(&container.id).await;
+    let lost_events = probes.lost();
+    drop(probes);
+    let (trials, events) = measured?;
+    removed?;
+
+    let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
+    let results = pairing::pair(&trials, &events, &actors);
+    let environment = Environment {
+        cgbench_version: env!("CARGO_PKG_VERSION").into(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
+        cgroup_layout: host.layout(),
+        docker_server_version: docker.server_version.clone(),
+        docker_cli: opts.docker_cli.clone(),
+        docker_cli_version: cli_version,
+        probe_method: "tracepoints".into(),
+        image,
+        container_id: container.id.clone(),
+    };
+    Ok(Report::new(environment, opts.iterations, limits, results, events, lost_events?))
+}
+
+async fn measure(
+    docker: &DockerHost,
+    host: &Host,
+    container: &Container,
+    probes: &mut Probes,
+    opts: &Options,
+    limits: &Limits,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Vec<ExecutedTrial>, Vec<KernelEvent>)> {
+    let proc_cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", container.pid))
+        .with_context(|| format!("reading /proc/{}/cgroup of the container", container.pid))?;
+    let files = host.files_of(&proc_cgroup)?;
+    files.verify()?;
+    let initial = [Limit::Memory { bytes: limits.memory_bytes }, limits.cpu];
+    let originals: Vec<(PathBuf, String)> = files
+        .limit_files(&initial)
+        .into_iter()
+        .map(|path| cgroup::read_value(&path).map(|v| (path, v)))
+        .collect::<anyhow::Result<_>>()?;
+
+    watch(probes, &files)?;
+    self_check(probes, &files, &initial[0])?;
+
+    let trials = run_trials(probes, &files, container, opts, stop).await;
+    let restored = restore(docker, container, limits, &originals).await;
+    let trials = trials?;
+    restored?;
+    Ok(trials)
+}
+
+fn watch(probes: &mut Probes, files: &CgroupFiles) -> anyhow::Result<()> {
+    let dockerds = docker::dockerd_tgids();
+    if dockerds.is_empty() {
+        bail!(
+            "no dockerd process runs on this host: cgbench times a local Docker daemon (remote DOCKER_HOST is not supported)"
+        );
+    }
+    for tgid in dockerds {
+        probes.watch_dockerd(tgid)?;
+    }
+    probes.watch_writer(std::process::id())?;
+    probes.watch_writer_comm("runc")?;
+    for key in files.keys()? {
+        probes.watch_cgroup(key)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the current memory limit (a no-op for the kernel) and checks that the write probes
+/// report it: a probe that attaches but sees nothing must not produce an empty report.
+fn self_check(probes: &mut Probes, files: &CgroupFiles, sample: &Limit) -> anyhow::Result<()> {
+    let target = files.target(sample);
+    let current = cgroup::read_value(&target.path)?;
+    probes.drain();
+    write_file(&target.path, &current)?;
+    let seen = probes.drain().iter().any(|e| {
+        matches!(e, KernelEvent::Write { file, value, tgid, .. }
+            if file == target.file_name() && *value == current && *tgid == std::process::id())
+    });
+    ensure!(
+        seen,
+        "the write probes are attached but did not report a write to {}: this kernel's layout is not understood; please report it",
+        target.path.display()
+    );
+    Ok(())
+}
+
+async fn run_trials(
+    probes: &mut Probes,
+    files: &CgroupFiles,
+    container: &Container,
+    opts: &Options,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Vec<ExecutedTrial>, Vec<KernelEvent>)> {
+    let mut trials = Vec::new();
+    let mut events = Vec::new();
+    let memory_swap = opts.memory_swap();
+    for planned in opts.schedule() {
+        if stop.load(Ordering::SeqCst) {
+            return Err(Interrupted.into());
+        }
+        let target = files.target(&planned.limit);
+        let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
+        let (start_ns, end_ns) = match planned.route {
+            Route::DockerCli => docker_update(&opts.docker_cli, &container.id, &planned.limit, memory_swap).await?,
+            Route::Raw => raw_update(files, &planned.limit)?,
+        };
+        events.extend(probes.drain());
+        trials.push(ExecutedTrial {
+            planned,
+            target: Target { file: target.file_name().to_owned(), value: target.value, cgroup },
+            start_ns,
+            end_ns,
+        });
+    }
+    Ok((trials, events))
+}
+
+/// Runs the docker CLI, as a user or the seed's script would.
+async fn docker_update(cli: &str, id: &str, limit: &Limit, memory_swap: u64) -> anyhow::Result<(u64, u64)> {
+    let args = limit.docker_update_args(memory_swap);
+    let mut command = tokio::process::Command::new(cli);
+    command.arg("update").args(&args).arg(id).stdout(std::process::Stdio::null());
+    let start = monotonic_ns();
+    let out = command.output().await.with_context(|| format!("running `{cli} update`"))?;
+    let end = monotonic_ns();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!("`docker update {}` failed: {}", args.join(" "), stderr.lines().next().unwrap_or("no message"));
+    }
+    Ok((start, end))
+}
+
+/// The fast path: open, write, close each file the limit needs, in this process.
+fn raw_update(files: &CgroupFiles, limit: &Limit) -> anyhow::Result<(u64, u64)> {
+    let writes = files.writes(limit);
+    let start = monotonic_ns();
+    for w in &writes {
+        write_file(&w.path, &w.value)?;
+    }
+    Ok((start, monotonic_ns()))
+}
+
+/// One `write(2)` of the whole value, as the kernel expects for a control file.
+fn write_file(path: &std::path::Path, value: &str) -> anyhow::Result<()> {
+    let mut file =
+        std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(value.as_bytes()).with_context(|| format!("writing {value} to {}", path.display()))
+}
+
+/// Puts the starting limits back through Docker (so `docker inspect` is right again), then
+/// checks every file against what it held before the first trial and rewrites any that differ.
+async fn restore(
+    docker: &DockerHost,
+    container: &Container,
+    limits: &Limits,
+    originals: &[(PathBuf, String)],
+) -> anyhow::Result<()> {
+    let via_docker = docker.set_limits(&container.id, limits).await;
+    for (path, original) in originals {
+        if cgroup::read_value(path)? != *original {
+            write_file(path, original)?;
+        }
+        let now = cgroup::read_value(path)?;
+        ensure!(now == *original, "could not restore {}: it holds {now}, it held {original}", path.display());
+    }
+    via_docker
+}

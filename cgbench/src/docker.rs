@@ -1,0 +1,198 @@
+//! Everything cgbench asks of Docker: the daemon's version, the target image, the container's
+//! life, and restoring its limits through Docker so Docker's own record stays true.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, anyhow, bail};
+use bollard::{
+    Docker,
+    models::{ContainerCreateBody, ContainerUpdateBody, HostConfig, HostConfigCgroupnsModeEnum},
+    query_parameters::{BuildImageOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder},
+};
+use futures_util::StreamExt as _;
+
+use crate::resource::Limit;
+
+/// Label on everything cgbench creates, so a leftover is easy to find (`docker ps -a --filter`).
+pub const LABEL: &str = "org.cgbench.created-by";
+
+/// The target image's build context, embedded at build time: no registry, no network.
+const DOCKERFILE: &[u8] = include_bytes!("../../docker/Dockerfile");
+const IDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/idle"));
+
+pub struct DockerHost {
+    pub api: Docker,
+    pub server_version: String,
+}
+
+/// The limits a cgbench container starts with, and gets back before it is removed.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    pub memory_swap_bytes: u64,
+    pub cpu: Limit,
+}
+
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub pid: u32,
+}
+
+impl DockerHost {
+    /// Connects as the docker CLI would (`DOCKER_HOST` or the local socket) and checks that the
+    /// daemon answers.
+    pub async fn connect() -> anyhow::Result<DockerHost> {
+        let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |e: &dyn std::fmt::Display| {
+            anyhow!(
+                "cannot reach the Docker daemon at {endpoint} ({e}): start dockerd (`cargo xtask setup` does) or set DOCKER_HOST"
+            )
+        };
+        let api = Docker::connect_with_defaults().map_err(|e| unreachable(&e))?;
+        let api = api.negotiate_version().await.map_err(|e| unreachable(&e))?;
+        let version = api.version().await.map_err(|e| unreachable(&e))?;
+        Ok(DockerHost { api, server_version: version.version.unwrap_or_else(|| "unknown".into()) })
+    }
+
+    /// The image to run: `requested` if given (it must exist locally), otherwise cgbench's own
+    /// target image, built from the embedded context when absent. Its tag carries a hash of the
+    /// context so a changed Dockerfile is rebuilt, never reused stale.
+    pub async fn ensure_image(&self, requested: Option<&str>) -> anyhow::Result<String> {
+        if let Some(image) = requested {
+            self.api
+                .inspect_image(image)
+                .await
+                .map_err(|e| anyhow!("image {image} is not available locally ({e}): build or load it first"))?;
+            return Ok(image.to_owned());
+        }
+        let tag = format!("cgbench-target:{:016x}", fnv1a(&[DOCKERFILE, IDLE]));
+        if self.api.inspect_image(&tag).await.is_ok() {
+            return Ok(tag);
+        }
+        let context = build_context()?;
+        let labels = HashMap::from([(LABEL, "cgbench")]);
+        let options = BuildImageOptionsBuilder::default().t(&tag).rm(true).forcerm(true).labels(&labels).build();
+        let mut stream = self.api.build_image(options, None, Some(bollard::body_full(context.into())));
+        while let Some(step) = stream.next().await {
+            let step = step.map_err(|e| anyhow!("building the target image {tag} failed: {e}"))?;
+            if let Some(detail) = step.error_detail {
+                bail!("building the target image {tag} failed: {}", detail.message.unwrap_or_default());
+            }
+        }
+        Ok(tag)
+    }
+
+    /// Creates and starts the target container in the host cgroup namespace, so its
+    /// `/proc/<pid>/cgroup` shows host paths.
+    pub async fn create_container(&self, image: &str, limits: &Limits) -> anyhow::Result<Container> {
+        let Limit::Cpu { quota_us, period_us } = limits.cpu else { bail!("the CPU limit must be a CPU limit") };
+        let name = format!("cgbench-{}", std::process::id());
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            labels: Some(HashMap::from([(LABEL.to_owned(), "cgbench".to_owned())])),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                cgroupns_mode: Some(HostConfigCgroupnsModeEnum::HOST),
+                memory: Some(limits.memory_bytes as i64),
+                memory_swap: Some(limits.memory_swap_bytes as i64),
+                nano_cpus: Some(Limit::nano_cpus(quota_us, period_us)),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let id = self.api.create_container(Some(options), body).await.context("creating the target container")?.id;
+        let container = async {
+            self.api.start_container(&id, None).await.context("starting the target container")?;
+            let inspect = self.api.inspect_container(&id, None).await?;
+            let pid =
+                inspect.state.and_then(|s| s.pid).filter(|&p| p > 0).context("the target container has no process")?;
+            anyhow::Ok(Container { id: id.clone(), name: name.clone(), pid: pid as u32 })
+        }
+        .await;
+        if container.is_err() {
+            let _ = self.remove_container(&id).await;
+        }
+        container
+    }
+
+    pub async fn remove_container(&self, id: &str) -> anyhow::Result<()> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        self.api.remove_container(id, Some(options)).await.with_context(|| format!("removing container {id}"))
+    }
+
+    /// Sets the container's limits through the Engine API, so Docker's record matches the kernel.
+    pub async fn set_limits(&self, id: &str, limits: &Limits) -> anyhow::Result<()> {
+        let Limit::Cpu { quota_us, period_us } = limits.cpu else { bail!("the CPU limit must be a CPU limit") };
+        let body = ContainerUpdateBody {
+            memory: Some(limits.memory_bytes as i64),
+            memory_swap: Some(limits.memory_swap_bytes as i64),
+            nano_cpus: Some(Limit::nano_cpus(quota_us, period_us)),
+            ..Default::default()
+        };
+        self.api.update_container(id, body).await.with_context(|| format!("restoring the limits of container {id}"))
+    }
+}
+
+/// The version of the docker CLI that is timed.
+pub async fn cli_version(cli: &str) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new(cli)
+        .args(["version", "--format", "{{.Client.Version}}"])
+        .output()
+        .await
+        .with_context(|| format!("running `{cli} version`: is the docker CLI installed? (--docker-cli PATH)"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Processes named `dockerd` on this host: the receivers of the update request.
+pub fn dockerd_tgids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "dockerd"))
+        .collect()
+}
+
+fn build_context() -> anyhow::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data, mode) in [("Dockerfile", DOCKERFILE, 0o644), ("idle", IDLE, 0o755)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data)?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+/// A stable content hash for the image tag (not for security).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_context_holds_dockerfile_and_idle() {
+        let context = build_context().unwrap();
+        let mut archive = tar::Archive::new(context.as_slice());
+        let names: Vec<String> =
+            archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["Dockerfile", "idle"]);
+        assert!(IDLE.starts_with(b"\x7fELF"), "idle must be an ELF binary");
+    }
+
+    #[test]
+    fn image_tag_hash_depends_on_content() {
+        assert_ne!(fnv1a(&[b"a", b"b"]), fnv1a(&[b"a", b"c"]));
+        assert_eq!(fnv1a(&[b"ab"]), fnv1a(&[b"a", b"b"]));
+    }
+}

@@ -1,0 +1,17 @@
+//! cgbench: measures, with eBPF, how long a container's limit change takes to be enforced by the
+//! kernel. Data flows one way: probes → events → pairing → statistics → report.
+
+pub mod btf;
+pub mod cgroup;
+pub mod cli;
+pub mod clock;
+pub mod compare;
+pub mod docker;
+pub mod events;
+pub mod pairing;
+pub mod plan;
+pub mod probes;
+pub mod report;
+pub mod resource;
+pub mod stats;
+pub mod units;

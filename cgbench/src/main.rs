@@ -1,0 +1,78 @@
+use std::{
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use cgbench::{
+    cli::{Cli, Command},
+    compare::{self, Interrupted},
+};
+use clap::Parser as _;
+
+/// Exit codes: 0 success, 1 a failed run, 2 bad usage, 130 interrupted (after cleaning up).
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            eprintln!("{} (see cgbench --help)", text.lines().next().unwrap_or("bad usage"));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Compare(args) => {
+            let options = args.options()?;
+            let stop = Arc::new(AtomicBool::new(false));
+            watch_signals(stop.clone())?;
+            let report = compare::run(&options, &stop).await?;
+            print!("{}", report.table());
+            if let Some(path) = &args.json {
+                std::fs::write(path, report.json()?).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// SIGINT and SIGTERM stop the run between trials, so cleanup always runs.
+fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    Ok(())
+}
