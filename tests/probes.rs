@@ -1,1 +1,128 @@
+//! The probes against the real kernel: they load, report a write to a cgroup the test creates,
+//! and filter every other cgroup out in the kernel.
 
+mod common;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use cgbench::{
+    btf::Btf,
+    cgroup::{self, CgroupFiles, Host, ResourceDir},
+    events::KernelEvent,
+    probes::Probes,
+    resource::Limit,
+};
+
+/// A cgroup directory made for one test and removed when it ends.
+struct ScratchCgroup(PathBuf);
+
+impl ScratchCgroup {
+    fn new(parent: &Path, name: &str) -> ScratchCgroup {
+        let path = parent.join(format!("cgbench-test-{}-{name}", std::process::id()));
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        ScratchCgroup(path)
+    }
+}
+
+impl Drop for ScratchCgroup {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+/// Two sibling scratch cgroups next to this process's own memory cgroup.
+fn scratch_pair() -> (CgroupFiles, ScratchCgroup, ScratchCgroup) {
+    common::assert_root();
+    let host = Host::detect().unwrap();
+    let own = host.files_of(&fs::read_to_string("/proc/self/cgroup").unwrap()).unwrap();
+    let parent = own.memory.path.clone();
+    let watched = ScratchCgroup::new(&parent, "watched");
+    let other = ScratchCgroup::new(&parent, "other");
+    let dir = ResourceDir { version: own.memory.version, path: watched.0.clone() };
+    (CgroupFiles { memory: dir.clone(), cpu: dir }, watched, other)
+}
+
+fn writes(events: &[KernelEvent]) -> Vec<&KernelEvent> {
+    events.iter().filter(|e| matches!(e, KernelEvent::Write { .. })).collect()
+}
+
+#[test]
+fn btf_gives_every_offset_on_this_kernel() {
+    let offsets = Btf::from_sys_fs().unwrap().kernel_offsets().unwrap();
+    assert!(offsets.task_files > 0 && offsets.dentry_name > 0 && offsets.inode_sb > 0, "{offsets:?}");
+}
+
+#[test]
+fn write_probes_report_the_watched_cgroup_only() {
+    let (files, watched, other) = scratch_pair();
+    let mut probes = Probes::load().unwrap();
+    probes.watch_writer(std::process::id()).unwrap();
+    probes.watch_cgroup(cgroup::dir_key(&watched.0).unwrap()).unwrap();
+
+    let target = files.target(&Limit::Memory { bytes: 64 << 20 });
+    let other_file = other.0.join(target.file_name());
+    fs::write(&other_file, "134217728").unwrap();
+    fs::write(&target.path, &target.value).unwrap();
+    fs::write(std::env::temp_dir().join("cgbench-probe-test"), "not a cgroup").unwrap();
+
+    let events = probes.drain();
+    let seen = writes(&events);
+    assert_eq!(seen.len(), 1, "exactly the watched write must reach user space: {events:?}");
+    let KernelEvent::Write { tgid, file, value, ret, enter_ns, exit_ns, .. } = seen[0] else { unreachable!() };
+    assert_eq!(*tgid, std::process::id());
+    assert_eq!(file, target.file_name());
+    assert_eq!(*value, target.value);
+    assert_eq!(*ret, target.value.len() as i64);
+    assert!(exit_ns >= enter_ns && *enter_ns > 0);
+    assert_eq!(probes.lost().unwrap(), 0);
+    assert_eq!(cgroup::read_value(&target.path).unwrap(), "67108864");
+}
+
+#[test]
+fn a_refused_write_is_reported_with_its_error() {
+    let (files, watched, _other) = scratch_pair();
+    let mut probes = Probes::load().unwrap();
+    probes.watch_writer(std::process::id()).unwrap();
+    probes.watch_cgroup(cgroup::dir_key(&watched.0).unwrap()).unwrap();
+    let target = files.target(&Limit::Memory { bytes: 1 });
+    assert!(fs::write(&target.path, "not-a-number").is_err());
+    let events = probes.drain();
+    let seen = writes(&events);
+    assert_eq!(seen.len(), 1, "{events:?}");
+    let KernelEvent::Write { ret, value, .. } = seen[0] else { unreachable!() };
+    assert_eq!((*ret, value.as_str()), (-22, "not-a-number"));
+}
+
+/// The runc path without runc: a program named in the writer list becomes a writer when it
+/// execs, and its writes are reported with its own pid.
+#[test]
+fn an_exec_makes_a_writer() {
+    let (files, watched, _other) = scratch_pair();
+    let mut probes = Probes::load().unwrap();
+    probes.watch_writer_comm("dash").unwrap();
+    probes.watch_cgroup(cgroup::dir_key(&watched.0).unwrap()).unwrap();
+    let target = files.target(&Limit::Memory { bytes: 96 << 20 });
+    let status = Command::new("/bin/dash")
+        .arg("-c")
+        .arg(format!("printf %s {} > {}", target.value, target.path.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let events = probes.drain();
+    let exec = events.iter().find_map(|e| match e {
+        KernelEvent::Exec { tgid, comm, ts_ns } if comm == "dash" => Some((*tgid, *ts_ns)),
+        _ => None,
+    });
+    let (shell, exec_ns) = exec.unwrap_or_else(|| panic!("no exec of dash seen: {events:?}"));
+    let write = writes(&events).into_iter().find_map(|e| match e {
+        KernelEvent::Write { tgid, value, enter_ns, .. } if *tgid == shell => Some((value.clone(), *enter_ns)),
+        _ => None,
+    });
+    let (value, enter_ns) = write.unwrap_or_else(|| panic!("no write by the shell seen: {events:?}"));
+    assert_eq!(value, target.value);
+    assert!(enter_ns > exec_ns, "the exec precedes the write");
+}

@@ -25,7 +25,21 @@ pub struct Cli {
 pub enum Command {
     /// Time `docker update` and a direct cgroup write side by side on a fresh container.
     Compare(CompareArgs),
+    /// Build cgbench's target image from docker/ if it is missing (no registry needed) and print its tag.
+    Image,
 }
+
+/// Bad command-line input: reported on one line with exit code 2, before anything is touched.
+#[derive(Debug)]
+pub struct Usage(pub anyhow::Error);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {
@@ -41,6 +55,10 @@ pub struct CompareArgs {
     /// Image to run instead of cgbench's own (built from docker/ when absent); must exist locally.
     #[arg(long)]
     pub image: Option<String>,
+    /// Measure this running container (name or id) instead of creating one. Its limits are
+    /// restored and it is left running. It needs a memory and a --cpus limit already.
+    #[arg(long, value_name = "NAME", conflicts_with = "image")]
+    pub container: Option<String>,
     /// The docker CLI to time.
     #[arg(long, default_value = "docker", value_name = "PATH")]
     pub docker_cli: String,
@@ -50,7 +68,11 @@ pub struct CompareArgs {
 }
 
 impl CompareArgs {
-    pub fn options(&self) -> anyhow::Result<compare::Options> {
+    pub fn options(&self) -> Result<compare::Options, Usage> {
+        self.parse().map_err(Usage)
+    }
+
+    fn parse(&self) -> anyhow::Result<compare::Options> {
         anyhow::ensure!(self.iterations >= 1, "--iterations must be at least 1");
         let memory_values = parse_pair(&self.memory_values, parse_bytes)?;
         for bytes in memory_values {
@@ -75,6 +97,7 @@ impl CompareArgs {
             memory_values,
             cpu_values,
             image: self.image.clone(),
+            container: self.container.clone(),
             docker_cli: self.docker_cli.clone(),
         })
     }

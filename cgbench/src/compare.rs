@@ -28,6 +28,8 @@ pub struct Options {
     pub memory_values: [u64; 2],
     pub cpu_values: [Limit; 2],
     pub image: Option<String>,
+    /// Measure this existing container instead of creating one; it is left running.
+    pub container: Option<String>,
     pub docker_cli: String,
 }
 
@@ -51,13 +53,25 @@ impl Options {
     }
 
     fn initial_limits(&self) -> Limits {
-        Limits { memory_bytes: self.memory_values[0], memory_swap_bytes: self.memory_swap(), cpu: self.cpu_values[0] }
+        Limits {
+            memory_bytes: self.memory_values[0],
+            memory_swap_bytes: self.memory_swap() as i64,
+            cpu: self.cpu_values[0],
+        }
     }
 
     fn schedule(&self) -> Vec<PlannedTrial> {
         let memory = self.memory_values.map(|bytes| Limit::Memory { bytes });
         plan::schedule(self.iterations, memory, self.cpu_values)
     }
+}
+
+/// The container trials run against.
+enum Subject {
+    /// Named with `--container`: measured, restored, left running.
+    Existing(Container, Limits),
+    /// Created from this image for the run and removed after it.
+    New(String),
 }
 
 pub fn ensure_root() -> anyhow::Result<()> {
@@ -75,14 +89,28 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
     let host = Host::detect()?;
     let docker = DockerHost::connect().await?;
     let cli_version = docker::cli_version(&opts.docker_cli).await?;
-    let image = docker.ensure_image(opts.image.as_deref()).await?;
+    let subject = match &opts.container {
+        Some(name) => {
+            let (container, limits) = docker.existing_container(name).await?;
+            Subject::Existing(container, limits)
+        }
+        None => Subject::New(docker.ensure_image(opts.image.as_deref()).await?),
+    };
     // Probes first: a kernel that refuses them must not cost a container.
     let mut probes = Probes::load()?;
-    let limits = opts.initial_limits();
-    let container = docker.create_container(&image, &limits).await?;
+    let (container, limits, image) = match subject {
+        Subject::Existing(container, limits) => (container, limits, "(existing container)".to_owned()),
+        Subject::New(image) => {
+            let limits = opts.initial_limits();
+            (docker.create_container(&image, &limits).await?, limits, image)
+        }
+    };
 
     let measured = measure(&docker, &host, &container, &mut probes, opts, &limits, stop).await;
-    let removed = docker.remove_container(&container.id).await;
+    let removed = match opts.container {
+        Some(_) => Ok(()),
+        None => docker.remove_container(&container.id).await,
+    };
     let lost_events = probes.lost();
     drop(probes);
     let (trials, events) = measured?;
@@ -100,6 +128,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         probe_method: "tracepoints".into(),
         image,
         container_id: container.id.clone(),
+        container_name: container.name.clone(),
     };
     Ok(Report::new(environment, opts.iterations, limits, results, events, lost_events?))
 }

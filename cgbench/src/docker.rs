@@ -29,7 +29,8 @@ pub struct DockerHost {
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct Limits {
     pub memory_bytes: u64,
-    pub memory_swap_bytes: u64,
+    /// Memory plus swap, as Docker counts it; -1 is unlimited.
+    pub memory_swap_bytes: i64,
     pub cpu: Limit,
 }
 
@@ -95,7 +96,7 @@ impl DockerHost {
             host_config: Some(HostConfig {
                 cgroupns_mode: Some(HostConfigCgroupnsModeEnum::HOST),
                 memory: Some(limits.memory_bytes as i64),
-                memory_swap: Some(limits.memory_swap_bytes as i64),
+                memory_swap: Some(limits.memory_swap_bytes),
                 nano_cpus: Some(Limit::nano_cpus(quota_us, period_us)),
                 network_mode: Some("none".into()),
                 ..Default::default()
@@ -118,6 +119,35 @@ impl DockerHost {
         container
     }
 
+    /// A running container the user named with `--container`, and the limits it has now, which
+    /// it gets back at the end. Docker cannot lift a limit once set, so a container without a
+    /// memory and a `--cpus` limit is refused rather than left limited.
+    pub async fn existing_container(&self, name: &str) -> anyhow::Result<(Container, Limits)> {
+        let inspect = self
+            .api
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| anyhow!("no container {name} on this Docker daemon ({e}): check `docker ps`"))?;
+        let id = inspect.id.context("the daemon returned a container without an id")?;
+        let pid = inspect.state.and_then(|s| s.pid).filter(|&p| p > 0);
+        let pid = pid.with_context(|| format!("container {name} is not running: start it first"))?;
+        let host = inspect.host_config.unwrap_or_default();
+        if host.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE) {
+            bail!("container {name} has a private cgroup namespace: recreate it with --cgroupns=host");
+        }
+        let memory = host.memory.filter(|&m| m > 0).with_context(|| {
+            format!("container {name} has no memory limit, and Docker could not remove the one cgbench sets: give it one (docker update --memory)")
+        })?;
+        let nano_cpus = host.nano_cpus.filter(|&n| n > 0).with_context(|| {
+            format!("container {name} has no --cpus limit, and Docker could not remove the one cgbench sets: give it one (docker update --cpus)")
+        })?;
+        let micro_cpus = (nano_cpus / 1000) as u64;
+        let cpu = Limit::cpus(micro_cpus).with_context(|| format!("container {name}'s CPU limit"))?;
+        let limits = Limits { memory_bytes: memory as u64, memory_swap_bytes: host.memory_swap.unwrap_or(0), cpu };
+        let name = inspect.name.unwrap_or_else(|| name.to_owned()).trim_start_matches('/').to_owned();
+        Ok((Container { id, name, pid: pid as u32 }, limits))
+    }
+
     pub async fn remove_container(&self, id: &str) -> anyhow::Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         self.api.remove_container(id, Some(options)).await.with_context(|| format!("removing container {id}"))
@@ -128,7 +158,7 @@ impl DockerHost {
         let Limit::Cpu { quota_us, period_us } = limits.cpu else { bail!("the CPU limit must be a CPU limit") };
         let body = ContainerUpdateBody {
             memory: Some(limits.memory_bytes as i64),
-            memory_swap: Some(limits.memory_swap_bytes as i64),
+            memory_swap: Some(limits.memory_swap_bytes),
             nano_cpus: Some(Limit::nano_cpus(quota_us, period_us)),
             ..Default::default()
         };

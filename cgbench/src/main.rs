@@ -7,8 +7,9 @@ use std::{
 };
 
 use cgbench::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, Usage},
     compare::{self, Interrupted},
+    docker::DockerHost,
 };
 use clap::Parser as _;
 
@@ -39,6 +40,10 @@ fn main() -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(130)
         }
+        Err(e) if e.is::<Usage>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -57,6 +62,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(path) = &args.json {
                 std::fs::write(path, report.json()?).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
             }
+            Ok(())
+        }
+        Command::Image => {
+            let docker = DockerHost::connect().await?;
+            println!("{}", docker.ensure_image(None).await?);
             Ok(())
         }
     }

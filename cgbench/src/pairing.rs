@@ -38,6 +38,8 @@ pub struct ExecutedTrial {
 pub struct Timeline {
     /// dockerd finished reading the update request (docker routes only).
     pub request_ns: Option<u64>,
+    /// The syscall dockerd read it with (`read` for Go's net/http).
+    pub request_syscall: Option<String>,
     /// The writer (runc) was executed (docker routes only).
     pub exec_ns: Option<u64>,
     /// The writer's first write to any of the container's cgroup files.
@@ -136,20 +138,20 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
         .min()
         .unwrap_or(write_enter_ns);
 
-    let (request_ns, exec_ns) = if docker {
+    let (request, exec_ns) = if docker {
         let update_path = format!("/containers/{}/update", actors.container_id);
         let request = events
             .iter()
             .filter_map(|e| match e {
-                KernelEvent::Request { line, read_exit_ns, .. }
+                KernelEvent::Request { line, read_exit_ns, syscall, .. }
                     if line.contains(&update_path) && in_window(*read_exit_ns) && *read_exit_ns <= write_enter_ns =>
                 {
-                    Some(*read_exit_ns)
+                    Some((*read_exit_ns, syscall))
                 }
                 _ => None,
             })
-            .min();
-        let Some(request) = request else {
+            .min_by_key(|r| r.0);
+        let Some((request, syscall)) = request else {
             return Outcome::Unpaired { reason: "dockerd's read of the update request was not seen".into() };
         };
         let exec = events
@@ -163,14 +165,16 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
                 _ => None,
             })
             .max();
-        (Some(request), exec)
+        (Some((request, syscall.clone())), exec)
     } else {
         (None, None)
     };
 
+    let (request_ns, request_syscall) = request.unzip();
     let start = request_ns.unwrap_or(trial.start_ns);
     Outcome::Paired(Timeline {
         request_ns,
+        request_syscall,
         exec_ns,
         first_write_ns,
         write_enter_ns,
@@ -228,6 +232,7 @@ mod tests {
         let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &events, &actors());
         let Outcome::Paired(t) = &results[0].outcome else { panic!("{:?}", results[0].outcome) };
         assert_eq!(t.request_ns, Some(1_100));
+        assert_eq!(t.request_syscall.as_deref(), Some("read"));
         assert_eq!(t.exec_ns, Some(5_000));
         assert_eq!(t.first_write_ns, 9_000, "memsw is runc's first write");
         assert_eq!((t.write_enter_ns, t.write_exit_ns), (10_000, 10_700));

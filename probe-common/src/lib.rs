@@ -79,3 +79,24 @@ mod user {
     unsafe impl aya::Pod for super::CgroupKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
 }
+
+#[cfg(test)]
+mod tests {
+    use core::mem::{offset_of, size_of};
+
+    use super::*;
+
+    /// The eBPF side zeroes events as 8-byte words and both sides read them as raw bytes: the
+    /// layout must have no hidden padding and stay what the kernel side was compiled with.
+    #[test]
+    fn event_layout_is_fixed() {
+        assert_eq!(size_of::<Event>(), 272);
+        assert_eq!(size_of::<Event>() % 8, 0);
+        assert_eq!(offset_of!(Event, ts_enter_ns), 16);
+        assert_eq!(offset_of!(Event, cgroup), 40);
+        assert_eq!(offset_of!(Event, comm), 64);
+        assert_eq!(offset_of!(Event, data), 144);
+        assert_eq!(size_of::<CgroupKey>(), 16);
+        assert_eq!(size_of::<KernelOffsets>(), 11 * 8);
+    }
+}

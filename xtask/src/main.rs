@@ -1,1 +1,244 @@
-fn main() {}
+//! cgbench's developer tasks. Each is idempotent and says what it did.
+//!
+//!   cargo xtask setup              install and start what is missing (run as root)
+//!   cargo xtask compare [ARGS...]  setup, build cgbench (release) and run `cgbench compare ARGS`
+//!   cargo xtask test [ARGS...]     setup, then run the whole test suite (unit and integration)
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+/// The nightly toolchain the eBPF crate is built with; bpf-linker is linked against its LLVM.
+const NIGHTLY: &str = "nightly";
+/// Where bpf-linker finds the nightly's libLLVM at build time.
+const LLVM_PREFIX: &str = "/opt/cgbench-llvm";
+const DOCKERD_LOG: &str = "/var/log/cgbench-dockerd.log";
+const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup(),
+        Some("compare") => setup().and_then(|()| compare(&args[1..])),
+        Some("test") => setup().and_then(|()| test(&args[1..])),
+        _ => {
+            eprintln!("usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn say(step: &str, what: &str) {
+    println!("setup: {step}: {what}");
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    ensure!(status.success(), "{cmd:?} failed: {status}");
+    Ok(())
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn have(program: &str) -> bool {
+    succeeds(Command::new("sh").args(["-c", &format!("command -v {program}")]))
+}
+
+fn setup() -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    ensure!(unsafe { libc::geteuid() } == 0, "setup installs packages and starts dockerd: run it as root");
+    rust_src()?;
+    bpf_linker()?;
+    apt_packages()?;
+    docker_daemon()?;
+    tracefs()
+}
+
+fn rust_src() -> anyhow::Result<()> {
+    let installed = output(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", NIGHTLY]))
+        .unwrap_or_default();
+    if installed.lines().any(|l| l.starts_with("rust-src")) {
+        say("rust-src", "present");
+        return Ok(());
+    }
+    run(Command::new("rustup").args([
+        "toolchain",
+        "install",
+        NIGHTLY,
+        "--profile",
+        "minimal",
+        "--component",
+        "rust-src",
+    ]))?;
+    say("rust-src", "installed");
+    Ok(())
+}
+
+/// bpf-linker must use the same LLVM as the nightly rustc. Debian has no LLVM that new, so it is
+/// linked against the nightly's own libLLVM; a bpf-linker that cannot load that library (the
+/// nightly moved on) is rebuilt.
+fn bpf_linker() -> anyhow::Result<()> {
+    if succeeds(Command::new("rustup").args(["run", NIGHTLY, "bpf-linker", "--version"])) {
+        say("bpf-linker", "present");
+        return Ok(());
+    }
+    let verbose = output(Command::new("rustc").arg(format!("+{NIGHTLY}")).arg("-vV"))?;
+    let major = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .context("rustc +nightly -vV printed no LLVM version")?
+        .to_owned();
+    let sysroot = output(Command::new("rustc").arg(format!("+{NIGHTLY}")).args(["--print", "sysroot"]))?;
+    let lib_dir = Path::new(sysroot.trim()).join("lib");
+    let libllvm = std::fs::read_dir(&lib_dir)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libLLVM.so")))
+        .with_context(|| format!("no libLLVM in {}", lib_dir.display()))?;
+    let prefix_lib = Path::new(LLVM_PREFIX).join("lib");
+    std::fs::create_dir_all(&prefix_lib)?;
+    let link = prefix_lib.join("libLLVM.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&libllvm, &link)?;
+    say("bpf-linker", &format!("building against the nightly's LLVM {major} (takes a few minutes)"));
+    run(Command::new("cargo")
+        .args(["install", "--force", "bpf-linker", "--no-default-features", "--features"])
+        .arg(format!("llvm-{major}"))
+        .env("LLVM_PREFIX", LLVM_PREFIX))?;
+    ensure!(
+        succeeds(Command::new("rustup").args(["run", NIGHTLY, "bpf-linker", "--version"])),
+        "bpf-linker was built but does not run under the {NIGHTLY} toolchain"
+    );
+    say("bpf-linker", "installed");
+    Ok(())
+}
+
+/// The C compiler (for the target image's static `idle`) and, when no Docker engine is
+/// installed, Debian's docker.io (dockerd, containerd, runc).
+fn apt_packages() -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    if !have("cc") {
+        missing.push("gcc");
+    }
+    if !have("dockerd") && !daemon_answers() {
+        missing.push("docker.io");
+    }
+    if missing.is_empty() {
+        say("packages", "present");
+        return Ok(());
+    }
+    say("packages", &format!("installing {}", missing.join(" ")));
+    run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(())
+}
+
+fn daemon_answers() -> bool {
+    Path::new(DOCKER_SOCKET).exists()
+        && succeeds(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]))
+}
+
+/// Starts dockerd when none answers: through systemd where it is pid 1, otherwise in the
+/// background with the cgroupfs driver (the systemd driver needs systemd).
+fn docker_daemon() -> anyhow::Result<()> {
+    if daemon_answers() {
+        say("docker", "daemon answers");
+        return Ok(());
+    }
+    let pid1 = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    if pid1.trim() == "systemd" {
+        run(Command::new("systemctl").args(["start", "docker"]))?;
+    } else {
+        let log = std::fs::File::create(DOCKERD_LOG)?;
+        Command::new("setsid")
+            .args(["dockerd", "--exec-opt", "native.cgroupdriver=cgroupfs"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting dockerd")?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !daemon_answers() {
+        if Instant::now() > deadline {
+            bail!("dockerd did not answer within 60 s; see {DOCKERD_LOG}");
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    say("docker", &format!("daemon started (log: {DOCKERD_LOG})"));
+    Ok(())
+}
+
+fn tracefs() -> anyhow::Result<()> {
+    if Path::new("/sys/kernel/tracing/events").is_dir() {
+        say("tracefs", "mounted");
+        return Ok(());
+    }
+    run(Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]))?;
+    say("tracefs", "mounted on /sys/kernel/tracing");
+    Ok(())
+}
+
+fn compare(args: &[String]) -> anyhow::Result<()> {
+    run(Command::new("cargo").current_dir(root()).args(["build", "--release", "--package", "cgbench"]))?;
+    run(Command::new(root().join("target/release/cgbench")).arg("compare").args(args))
+}
+
+/// Runs the suite one test at a time (integration tests share the daemon and the host's
+/// cgroups) and closes with one total line.
+fn test(args: &[String]) -> anyhow::Result<()> {
+    let mut child = Command::new("cargo")
+        .current_dir(root())
+        .arg("test")
+        .args(args)
+        .args(["--", "--test-threads=1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().context("cargo test stdout")?).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                rest.split(';')
+                    .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+            };
+            passed += count("passed").unwrap_or(0);
+            failed += count("failed").unwrap_or(0);
+        }
+    }
+    let status = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed");
+    ensure!(status.success() && failed == 0, "the test suite failed");
+    Ok(())
+}

@@ -27,6 +27,7 @@ pub struct Environment {
     pub probe_method: String,
     pub image: String,
     pub container_id: String,
+    pub container_name: String,
 }
 
 /// One row of the table: a route applied to a resource.
@@ -156,6 +157,7 @@ pub mod fixtures {
                 let request = start + 20_000_000 * u64::from(docker);
                 Outcome::Paired(Timeline {
                     request_ns: docker.then_some(request),
+                    request_syscall: docker.then(|| "read".into()),
                     exec_ns: docker.then_some(request + latency / 2),
                     first_write_ns: request + latency - 2_000,
                     write_enter_ns: request + latency - 1_000,
@@ -201,6 +203,7 @@ pub mod fixtures {
             probe_method: "tracepoints".into(),
             image: "cgbench-target:0123456789abcdef".into(),
             container_id: "4f1c".into(),
+            container_name: "cgbench-1000".into(),
         };
         let limits = Limits {
             memory_bytes: 256 << 20,

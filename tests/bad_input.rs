@@ -1,0 +1,101 @@
+//! Bad input: one clear line, a non-zero exit, and nothing left behind.
+
+mod common;
+
+use std::process::Command;
+
+use common::{CGBENCH, leftover_containers, stderr};
+
+struct Case {
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    as_nobody: bool,
+    code: i32,
+    message: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        args: &["compare", "--iterations", "0"],
+        env: &[],
+        as_nobody: false,
+        code: 2,
+        message: "error: --iterations must be at least 1",
+    },
+    Case {
+        args: &["compare", "--memory-values", "256m"],
+        env: &[],
+        as_nobody: false,
+        code: 2,
+        message: "error: `256m` must be two values separated by a comma (e.g. 256m,512m)",
+    },
+    Case {
+        args: &["compare", "--memory-values", "1m,512m"],
+        env: &[],
+        as_nobody: false,
+        code: 2,
+        message: "error: --memory-values: 1048576 bytes is below Docker's 6 MiB minimum",
+    },
+    Case {
+        args: &["compare", "--cpu-values", "0.5,abc"],
+        env: &[],
+        as_nobody: false,
+        code: 2,
+        message: "error: `abc` is not a CPU count: use a decimal such as 0.5 or 2",
+    },
+    Case {
+        args: &["compare", "--json", "/nonexistent-dir/out.json"],
+        env: &[],
+        as_nobody: false,
+        code: 2,
+        message: "error: --json /nonexistent-dir/out.json: directory /nonexistent-dir does not exist",
+    },
+    Case {
+        args: &["compare", "--iterations", "2"],
+        env: &[],
+        as_nobody: true,
+        code: 1,
+        message: "error: cgbench must run as root (it loads eBPF programs and writes cgroup files): run it with sudo",
+    },
+    Case {
+        args: &["compare", "--iterations", "2"],
+        env: &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        as_nobody: false,
+        code: 1,
+        message: "error: cannot reach the Docker daemon at unix:///nonexistent/docker.sock",
+    },
+    Case {
+        args: &["compare", "--iterations", "2", "--image", "cgbench-no-such-image:1"],
+        env: &[],
+        as_nobody: false,
+        code: 1,
+        message: "error: image cgbench-no-such-image:1 is not available locally",
+    },
+    Case {
+        args: &["compare", "--iterations", "2", "--container", "cgbench-no-such-container"],
+        env: &[],
+        as_nobody: false,
+        code: 1,
+        message: "error: no container cgbench-no-such-container on this Docker daemon",
+    },
+];
+
+#[test]
+fn each_bad_input_gets_one_clear_line_and_leaves_nothing() {
+    common::assert_root();
+    for case in CASES {
+        let mut cmd = if case.as_nobody {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", CGBENCH]);
+            c
+        } else {
+            Command::new(CGBENCH)
+        };
+        let out = cmd.args(case.args).envs(case.env.iter().copied()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(case.code), "{:?}: {err}", case.args);
+        assert_eq!(err.lines().count(), 1, "{:?}: one line expected, got: {err}", case.args);
+        assert!(err.starts_with(case.message), "{:?}: expected `{}`, got `{err}`", case.args, case.message);
+        assert_eq!(leftover_containers(), "", "{:?} left a container behind", case.args);
+    }
+}
