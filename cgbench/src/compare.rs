@@ -14,7 +14,7 @@ use crate::{
     cgroup::{self, CgroupFiles, Host},
     clock::monotonic_ns,
     docker::{self, Container, DockerHost, Limits},
-    events::KernelEvent,
+    events::{self, KernelEvent},
     pairing::{self, Actors, ExecutedTrial, Target},
     plan::{self, PlannedTrial, Route},
     probes::Probes,
@@ -117,7 +117,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
     removed?;
 
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
-    let results = pairing::pair(&trials, &events, &actors);
+    let results = pairing::pair(&trials, &events::join_split_requests(events.clone()), &actors);
     let environment = Environment {
         cgbench_version: env!("CARGO_PKG_VERSION").into(),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),

@@ -7,7 +7,7 @@ use serde::Serialize;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KernelEvent {
     /// dockerd read bytes starting with `POST ` from a socket.
-    Request { tgid: u32, tid: u32, syscall: String, read_enter_ns: u64, read_exit_ns: u64, line: String },
+    Request { tgid: u32, tid: u32, fd: u32, syscall: String, read_enter_ns: u64, read_exit_ns: u64, line: String },
     /// A writer program (runc) was executed.
     Exec { tgid: u32, comm: String, ts_ns: u64 },
     /// A writer wrote to a control file of a target cgroup.
@@ -54,6 +54,15 @@ fn request_line(bytes: &[u8]) -> String {
 }
 
 impl KernelEvent {
+    /// When it happened: the read's or the write's return, the exec.
+    pub fn time_ns(&self) -> u64 {
+        match self {
+            KernelEvent::Request { read_exit_ns, .. } => *read_exit_ns,
+            KernelEvent::Exec { ts_ns, .. } => *ts_ns,
+            KernelEvent::Write { exit_ns, .. } => *exit_ns,
+        }
+    }
+
     /// Decodes one ring-buffer record; `None` for a record too short or of an unknown kind.
     pub fn decode(record: &[u8]) -> Option<KernelEvent> {
         if record.len() < size_of::<Event>() {
@@ -70,6 +79,7 @@ impl KernelEvent {
             EVENT_REQUEST => KernelEvent::Request {
                 tgid: ev.tgid,
                 tid: ev.tid,
+                fd: ev.fd,
                 syscall: syscall_name(ev.syscall_nr),
                 read_enter_ns: ev.ts_enter_ns,
                 read_exit_ns: ev.ts_exit_ns,
@@ -91,6 +101,28 @@ impl KernelEvent {
             _ => return None,
         })
     }
+}
+
+/// Joins requests that Go's HTTP server read in two pieces — a background 1-byte read of `P`,
+/// then `OST /…` on the same connection — into one `POST` request that arrived when its first
+/// byte was read. A lone `P` (say, of a `PUT`) is dropped.
+pub fn join_split_requests(mut events: Vec<KernelEvent>) -> Vec<KernelEvent> {
+    events.sort_by_key(KernelEvent::time_ns);
+    let mut heads = std::collections::HashMap::new();
+    events
+        .into_iter()
+        .filter_map(|event| match event {
+            KernelEvent::Request { tgid, fd, read_enter_ns, read_exit_ns, ref line, .. } if line == "P" => {
+                heads.insert((tgid, fd), (read_enter_ns, read_exit_ns));
+                None
+            }
+            KernelEvent::Request { tgid, tid, fd, syscall, line, .. } if line.starts_with("OST ") => {
+                let (read_enter_ns, read_exit_ns) = heads.remove(&(tgid, fd))?;
+                Some(KernelEvent::Request { tgid, tid, fd, syscall, read_enter_ns, read_exit_ns, line: format!("P{line}") })
+            }
+            other => Some(other),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -124,6 +156,8 @@ pub mod fixtures {
             ret,
             cgroup,
             count: value.len() as u64,
+            fd: 3,
+            _pad: 0,
             comm: fill(comm),
             name: fill(file),
             data: fill(value),
@@ -131,7 +165,7 @@ pub mod fixtures {
     }
 
     pub fn raw_request(tgid: u32, line: &str, enter: u64, exit: u64) -> Event {
-        let data = format!("{line}\r\nHost: api.moby.localhost\r\n");
+        let data = if line.len() == 1 { line.to_owned() } else { format!("{line}\r\nHost: api.moby.localhost\r\n") };
         let data = &data[..data.len().min(probe_common::DATA_LEN)];
         Event {
             kind: EVENT_REQUEST,
@@ -140,9 +174,11 @@ pub mod fixtures {
             tid: tgid + 7,
             ts_enter_ns: enter,
             ts_exit_ns: exit,
-            ret: 400,
+            ret: data.len() as i64,
             cgroup: CgroupKey::default(),
-            count: 400,
+            count: data.len() as u64,
+            fd: 9,
+            _pad: 0,
             comm: fill("dockerd"),
             name: [0; probe_common::NAME_LEN],
             data: fill(data),
@@ -160,6 +196,8 @@ pub mod fixtures {
             ret: 0,
             cgroup: CgroupKey::default(),
             count: 0,
+            fd: 0,
+            _pad: 0,
             comm: fill("runc"),
             name: [0; probe_common::NAME_LEN],
             data: [0; probe_common::DATA_LEN],
@@ -197,6 +235,42 @@ mod tests {
         };
         assert_eq!(line, "POST /v1.41/containers/abc/update HTTP/1.1");
         assert_eq!((read_exit_ns, syscall.as_str()), (2, "read"));
+    }
+
+    fn requests(events: &[KernelEvent]) -> Vec<(String, u64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                KernelEvent::Request { line, read_exit_ns, .. } => Some((line.clone(), *read_exit_ns)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_request_read_in_two_pieces_is_joined_at_its_first_byte() {
+        let update = "POST /v1.41/containers/abc/update HTTP/1.1";
+        let raw = [
+            raw_request(5, "P", 100, 110),
+            raw_exec(77, 120),
+            raw_request(5, &update[1..], 130, 140),
+            raw_request(5, update, 200, 210),
+            raw_request(5, "P", 300, 310),
+        ];
+        let joined = join_split_requests(raw.iter().filter_map(KernelEvent::from_raw).collect());
+        assert_eq!(requests(&joined), [(update.to_owned(), 110), (update.to_owned(), 210)]);
+        assert_eq!(joined.len(), 3, "the exec stays, the lone P goes: {joined:?}");
+    }
+
+    #[test]
+    fn halves_on_other_connections_are_not_joined() {
+        let mut rest = raw_request(5, "OST /v1.41/containers/abc/update HTTP/1.1", 130, 140);
+        rest.fd = 10;
+        let joined = join_split_requests(vec![
+            KernelEvent::from_raw(&raw_request(5, "P", 100, 110)).unwrap(),
+            KernelEvent::from_raw(&rest).unwrap(),
+        ]);
+        assert!(requests(&joined).is_empty(), "{joined:?}");
     }
 
     #[test]

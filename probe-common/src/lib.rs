@@ -9,7 +9,8 @@ pub const NAME_LEN: usize = 64;
 /// container id (`POST /v1.41/containers/<id>/update HTTP/1.1`) needs ~110.
 pub const DATA_LEN: usize = 128;
 
-/// dockerd read an HTTP request that begins with `POST `.
+/// dockerd read an HTTP request that begins with `POST `, or one half of one split by Go's
+/// background read: a 1-byte `P`, or the `OST ` that follows it on the same fd.
 pub const EVENT_REQUEST: u32 = 1;
 /// A process whose comm is in `WRITER_COMMS` (runc) executed; it now counts as a writer.
 pub const EVENT_EXEC: u32 = 2;
@@ -36,6 +37,9 @@ pub struct Event {
     pub cgroup: CgroupKey,
     /// Bytes the syscall asked to write, or bytes read; `data` holds at most `DATA_LEN` of them.
     pub count: u64,
+    /// The file descriptor written to or read from.
+    pub fd: u32,
+    pub _pad: u32,
     pub comm: [u8; COMM_LEN],
     /// File name (the dentry's name), NUL-padded.
     pub name: [u8; NAME_LEN],
@@ -90,12 +94,13 @@ mod tests {
     /// layout must have no hidden padding and stay what the kernel side was compiled with.
     #[test]
     fn event_layout_is_fixed() {
-        assert_eq!(size_of::<Event>(), 272);
+        assert_eq!(size_of::<Event>(), 280);
         assert_eq!(size_of::<Event>() % 8, 0);
         assert_eq!(offset_of!(Event, ts_enter_ns), 16);
         assert_eq!(offset_of!(Event, cgroup), 40);
-        assert_eq!(offset_of!(Event, comm), 64);
-        assert_eq!(offset_of!(Event, data), 144);
+        assert_eq!(offset_of!(Event, fd), 64);
+        assert_eq!(offset_of!(Event, comm), 72);
+        assert_eq!(offset_of!(Event, data), 152);
         assert_eq!(size_of::<CgroupKey>(), 16);
         assert_eq!(size_of::<KernelOffsets>(), 11 * 8);
     }

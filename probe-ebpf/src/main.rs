@@ -70,6 +70,7 @@ static PENDING_WRITES: LruHashMap<u64, Event> = LruHashMap::with_max_entries(102
 #[derive(Clone, Copy)]
 struct PendingRead {
     buf: u64,
+    fd: u64,
     /// Where recvmmsg stores the first message's length (its return value counts messages).
     msg_len: u64,
     ts_enter_ns: u64,
@@ -94,6 +95,7 @@ const MSGHDR_IOV: u64 = 16;
 // `struct mmsghdr`: msg_len follows the 56-byte `struct user_msghdr`.
 const MMSGHDR_LEN: u64 = 56;
 const POST: [u8; 5] = *b"POST ";
+const OST: [u8; 4] = *b"OST ";
 
 type Res<T = ()> = Result<T, i64>;
 
@@ -201,6 +203,7 @@ fn write_enter(ctx: &TracePointContext, vectored: bool) -> Res {
     ev.syscall_nr = unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32;
     ev.cgroup = cgroup;
     ev.count = count;
+    ev.fd = fd as u32;
     let name: u64 = kread(dentry + o.dentry_name)?;
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut ev.name) };
     let n = if count < DATA_LEN as u64 { count as usize } else { DATA_LEN };
@@ -255,6 +258,7 @@ fn read_enter(ctx: &TracePointContext, buf: u64, msg_len: u64) -> Res {
     let pid_tgid = bpf_get_current_pid_tgid();
     let pending = PendingRead {
         buf,
+        fd: arg(ctx, 0)?,
         msg_len,
         ts_enter_ns: unsafe { bpf_ktime_get_ns() },
         syscall_nr: unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32,
@@ -319,7 +323,12 @@ fn read_exit(ctx: &TracePointContext) -> Res {
         return Ok(());
     }
     let got = if pending.msg_len != 0 { uread::<u32>(pending.msg_len)? as u64 } else { ret as u64 };
-    if got < POST.len() as u64 || uread::<[u8; 5]>(pending.buf)? != POST {
+    // Go's HTTP server reads one byte in the background while a handler runs; a request that
+    // arrives then is read as `P` and `OST /…`. Both halves are kept and joined in user space.
+    let head: [u8; 5] = if got >= 5 { uread(pending.buf)? } else { [uread::<u8>(pending.buf)?, 0, 0, 0, 0] };
+    let split_p = got == 1 && head[0] == b'P';
+    let split_rest = head[..4] == OST;
+    if head != POST && !split_p && !split_rest {
         return Ok(());
     }
     let ev = scratch_event(EVENT_REQUEST, pid_tgid)?;
@@ -328,6 +337,7 @@ fn read_exit(ctx: &TracePointContext) -> Res {
     ev.ts_exit_ns = ts;
     ev.ret = ret;
     ev.count = got;
+    ev.fd = pending.fd as u32;
     let n = if got < DATA_LEN as u64 { got as usize } else { DATA_LEN };
     let _ = unsafe { bpf_probe_read_user_buf(pending.buf as *const u8, &mut ev.data[..n]) };
     submit(ev);
