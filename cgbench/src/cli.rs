@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     compare,
+    plan::Route,
     resource::Limit,
     units::{parse_bytes, parse_cpus, parse_pair},
 };
@@ -46,6 +47,16 @@ pub struct CompareArgs {
     /// Limit changes per route, alternating memory and cpu.
     #[arg(long, short = 'n', default_value_t = 100, value_name = "N")]
     pub iterations: usize,
+    /// Iterations run first and left out of the results (caches, runc's first start).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub warmup: usize,
+    /// Routes to time: cli (docker update), api (Engine API), raw (open+write+close), raw-open
+    /// (write to a kept-open file).
+    #[arg(long, default_value = "cli,api,raw,raw-open", value_name = "LIST")]
+    pub paths: String,
+    /// Seed of the shuffled route order (default: from the clock; printed in the report).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// The two memory limits to alternate between (bytes, or with k, m, g).
     #[arg(long, default_value = "256m,512m", value_name = "A,B")]
     pub memory_values: String,
@@ -62,12 +73,44 @@ pub struct CompareArgs {
     /// The docker CLI to time.
     #[arg(long, default_value = "docker", value_name = "PATH")]
     pub docker_cli: String,
-    /// Write the whole run, every trial with all its timestamps, as JSON.
+    /// Write the whole run, every trial with all its timestamps, as JSON (schema in README).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write every trial as a CSV row.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write the summary and stage breakdown as Markdown tables.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write every raw kernel event, one JSON object a line.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Draw the latency distributions and the stage breakdown as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Exit non-zero if any event was lost, any trial unpaired or failed, or any out of order.
+    #[arg(long)]
+    pub strict: bool,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 impl CompareArgs {
+    /// The output files asked for, by flag name.
+    pub fn outputs(&self) -> Vec<(&'static str, &PathBuf)> {
+        [
+            ("json", &self.json),
+            ("csv", &self.csv),
+            ("markdown", &self.markdown),
+            ("events", &self.events),
+            ("plot", &self.plot),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_ref()?)))
+        .collect()
+    }
+
     pub fn options(&self) -> Result<compare::Options, Usage> {
         self.parse().map_err(Usage)
     }
@@ -88,12 +131,17 @@ impl CompareArgs {
                 );
             }
         }
-        if let Some(path) = &self.json {
+        for (flag, path) in self.outputs() {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            anyhow::ensure!(dir.is_dir(), "--json {}: directory {} does not exist", path.display(), dir.display());
+            anyhow::ensure!(dir.is_dir(), "--{flag} {}: directory {} does not exist", path.display(), dir.display());
         }
+        let seed = self.seed.unwrap_or_else(|| crate::clock::monotonic_ns() ^ u64::from(std::process::id()));
         Ok(compare::Options {
             iterations: self.iterations,
+            warmup: self.warmup,
+            routes: Route::parse_list(&self.paths)?,
+            seed,
+            quiet: self.quiet,
             memory_values,
             cpu_values,
             image: self.image.clone(),

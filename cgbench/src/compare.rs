@@ -3,8 +3,11 @@
 //! probes are detached before this returns.
 
 use std::{
+    collections::HashMap,
+    fs::File,
     io::Write as _,
-    path::PathBuf,
+    os::unix::fs::FileExt as _,
+    path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
 };
 
@@ -16,21 +19,26 @@ use crate::{
     docker::{self, Container, DockerHost, Limits},
     events::{self, KernelEvent},
     pairing::{self, Actors, ExecutedTrial, Target},
-    plan::{self, PlannedTrial, Route},
+    plan::{PlannedTrial, Route, Schedule},
     probes::Probes,
-    report::{Environment, Report},
+    progress::Progress,
+    report::{Environment, Report, RunConfig},
     resource::Limit,
 };
 
 #[derive(Clone, Debug)]
 pub struct Options {
     pub iterations: usize,
+    pub warmup: usize,
+    pub routes: Vec<Route>,
+    pub seed: u64,
     pub memory_values: [u64; 2],
     pub cpu_values: [Limit; 2],
     pub image: Option<String>,
     /// Measure this existing container instead of creating one; it is left running.
     pub container: Option<String>,
     pub docker_cli: String,
+    pub quiet: bool,
 }
 
 /// The run was stopped by SIGINT or SIGTERM (after cleaning up).
@@ -61,8 +69,15 @@ impl Options {
     }
 
     fn schedule(&self) -> Vec<PlannedTrial> {
-        let memory = self.memory_values.map(|bytes| Limit::Memory { bytes });
-        plan::schedule(self.iterations, memory, self.cpu_values)
+        Schedule {
+            iterations: self.iterations,
+            warmup: self.warmup,
+            routes: &self.routes,
+            memory: self.memory_values.map(|bytes| Limit::Memory { bytes }),
+            cpu: self.cpu_values,
+            seed: self.seed,
+        }
+        .trials()
     }
 }
 
@@ -84,11 +99,14 @@ pub fn ensure_root() -> anyhow::Result<()> {
 }
 
 pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
-    ensure!(opts.iterations >= 1, "--iterations must be at least 1");
     ensure_root()?;
     let host = Host::detect()?;
     let docker = DockerHost::connect().await?;
-    let cli_version = docker::cli_version(&opts.docker_cli).await?;
+    let cli_version = if opts.routes.contains(&Route::DockerCli) {
+        docker::cli_version(&opts.docker_cli).await?
+    } else {
+        "not used".to_owned()
+    };
     let subject = match &opts.container {
         Some(name) => {
             let (container, limits) = docker.existing_container(name).await?;
@@ -112,12 +130,14 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         None => docker.remove_container(&container.id).await,
     };
     let lost_events = probes.lost();
+    let probe_method = probes.method;
     drop(probes);
     let (trials, events) = measured?;
     removed?;
 
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
     let results = pairing::pair(&trials, &events::join_split_requests(events.clone()), &actors);
+    let results = results.into_iter().filter(|r| !r.trial.planned.warmup).collect();
     let environment = Environment {
         cgbench_version: env!("CARGO_PKG_VERSION").into(),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
@@ -125,12 +145,19 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         docker_server_version: docker.server_version.clone(),
         docker_cli: opts.docker_cli.clone(),
         docker_cli_version: cli_version,
-        probe_method: "tracepoints".into(),
+        probe_method: probe_method.into(),
         image,
         container_id: container.id.clone(),
         container_name: container.name.clone(),
     };
-    Ok(Report::new(environment, opts.iterations, limits, results, events, lost_events?))
+    let config = RunConfig {
+        iterations: opts.iterations,
+        warmup: opts.warmup,
+        seed: opts.seed,
+        routes: opts.routes.clone(),
+        initial_limits: limits,
+    };
+    Ok(Report::new(environment, config, results, events, lost_events?))
 }
 
 async fn measure(
@@ -156,7 +183,7 @@ async fn measure(
     watch(probes, &files)?;
     self_check(probes, &files, &initial[0])?;
 
-    let trials = run_trials(probes, &files, container, opts, stop).await;
+    let trials = run_trials(docker, probes, &files, container, opts, stop).await;
     let restored = restore(docker, container, limits, &originals).await;
     let trials = trials?;
     restored?;
@@ -201,24 +228,35 @@ fn self_check(probes: &mut Probes, files: &CgroupFiles, sample: &Limit) -> anyho
 }
 
 async fn run_trials(
+    docker: &DockerHost,
     probes: &mut Probes,
     files: &CgroupFiles,
     container: &Container,
     opts: &Options,
     stop: &AtomicBool,
 ) -> anyhow::Result<(Vec<ExecutedTrial>, Vec<KernelEvent>)> {
-    let mut trials = Vec::new();
+    let schedule = opts.schedule();
+    let kept_open =
+        if opts.routes.contains(&Route::RawKeptOpen) { open_all(files, &opts.cpu_values)? } else { HashMap::new() };
+    let mut progress = Progress::new(schedule.len(), opts.quiet);
+    let mut trials = Vec::with_capacity(schedule.len());
     let mut events = Vec::new();
     let memory_swap = opts.memory_swap();
-    for planned in opts.schedule() {
+    for planned in schedule {
         if stop.load(Ordering::SeqCst) {
             return Err(Interrupted.into());
         }
         let target = files.target(&planned.limit);
         let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
         let (start_ns, end_ns) = match planned.route {
-            Route::DockerCli => docker_update(&opts.docker_cli, &container.id, &planned.limit, memory_swap).await?,
+            Route::DockerCli => docker_cli_update(&opts.docker_cli, &container.id, &planned.limit, memory_swap).await?,
+            Route::DockerApi => {
+                let start = monotonic_ns();
+                docker.update_limit(&container.id, &planned.limit, memory_swap).await?;
+                (start, monotonic_ns())
+            }
             Route::Raw => raw_update(files, &planned.limit)?,
+            Route::RawKeptOpen => kept_open_update(files, &kept_open, &planned.limit)?,
         };
         events.extend(probes.drain());
         trials.push(ExecutedTrial {
@@ -227,12 +265,13 @@ async fn run_trials(
             start_ns,
             end_ns,
         });
+        progress.tick();
     }
     Ok((trials, events))
 }
 
 /// Runs the docker CLI, as a user or the seed's script would.
-async fn docker_update(cli: &str, id: &str, limit: &Limit, memory_swap: u64) -> anyhow::Result<(u64, u64)> {
+async fn docker_cli_update(cli: &str, id: &str, limit: &Limit, memory_swap: u64) -> anyhow::Result<(u64, u64)> {
     let args = limit.docker_update_args(memory_swap);
     let mut command = tokio::process::Command::new(cli);
     command.arg("update").args(&args).arg(id).stdout(std::process::Stdio::null());
@@ -256,10 +295,33 @@ fn raw_update(files: &CgroupFiles, limit: &Limit) -> anyhow::Result<(u64, u64)> 
     Ok((start, monotonic_ns()))
 }
 
+/// Every file either resource writes, opened once for the kept-open route.
+fn open_all(files: &CgroupFiles, cpu: &[Limit; 2]) -> anyhow::Result<HashMap<PathBuf, File>> {
+    files
+        .limit_files(&[Limit::Memory { bytes: 0 }, cpu[0]])
+        .into_iter()
+        .map(|path| {
+            let file =
+                File::options().write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+            Ok((path, file))
+        })
+        .collect()
+}
+
+/// The floor of the fast path: one `pwrite` at offset 0 per file on an fd opened beforehand.
+fn kept_open_update(files: &CgroupFiles, open: &HashMap<PathBuf, File>, limit: &Limit) -> anyhow::Result<(u64, u64)> {
+    let writes = files.writes(limit);
+    let start = monotonic_ns();
+    for w in &writes {
+        let file = open.get(&w.path).with_context(|| format!("{} was not opened", w.path.display()))?;
+        file.write_at(w.value.as_bytes(), 0).with_context(|| format!("writing {} to {}", w.value, w.path.display()))?;
+    }
+    Ok((start, monotonic_ns()))
+}
+
 /// One `write(2)` of the whole value, as the kernel expects for a control file.
-fn write_file(path: &std::path::Path, value: &str) -> anyhow::Result<()> {
-    let mut file =
-        std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+fn write_file(path: &Path, value: &str) -> anyhow::Result<()> {
+    let mut file = File::options().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
     file.write_all(value.as_bytes()).with_context(|| format!("writing {value} to {}", path.display()))
 }
 

@@ -153,6 +153,21 @@ impl DockerHost {
         self.api.remove_container(id, Some(options)).await.with_context(|| format!("removing container {id}"))
     }
 
+    /// One limit change through the Engine API, as an API client (an autoscaler) would make it.
+    pub async fn update_limit(&self, id: &str, limit: &Limit, memory_swap: u64) -> anyhow::Result<()> {
+        let body = match *limit {
+            Limit::Memory { bytes } => ContainerUpdateBody {
+                memory: Some(bytes as i64),
+                memory_swap: Some(memory_swap as i64),
+                ..Default::default()
+            },
+            Limit::Cpu { quota_us, period_us } => {
+                ContainerUpdateBody { nano_cpus: Some(Limit::nano_cpus(quota_us, period_us)), ..Default::default() }
+            }
+        };
+        self.api.update_container(id, body).await.map_err(|e| anyhow!("the Engine API update to {limit} failed: {e}"))
+    }
+
     /// Sets the container's limits through the Engine API, so Docker's record matches the kernel.
     pub async fn set_limits(&self, id: &str, limits: &Limits) -> anyhow::Result<()> {
         let Limit::Cpu { quota_us, period_us } = limits.cpu else { bail!("the CPU limit must be a CPU limit") };

@@ -16,7 +16,7 @@ pub enum KernelEvent {
         tid: u32,
         comm: String,
         syscall: String,
-        #[serde(skip)]
+        #[serde(serialize_with = "cgroup_id")]
         cgroup: CgroupKey,
         file: String,
         value: String,
@@ -24,6 +24,11 @@ pub enum KernelEvent {
         enter_ns: u64,
         exit_ns: u64,
     },
+}
+
+/// A cgroup directory as `dev:inode`, the identity the kernel filter uses.
+fn cgroup_id<S: serde::Serializer>(key: &CgroupKey, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}:{}", key.dev, key.ino))
 }
 
 /// x86_64 syscall names for the numbers the probes can report.
@@ -118,7 +123,15 @@ pub fn join_split_requests(mut events: Vec<KernelEvent>) -> Vec<KernelEvent> {
             }
             KernelEvent::Request { tgid, tid, fd, syscall, line, .. } if line.starts_with("OST ") => {
                 let (read_enter_ns, read_exit_ns) = heads.remove(&(tgid, fd))?;
-                Some(KernelEvent::Request { tgid, tid, fd, syscall, read_enter_ns, read_exit_ns, line: format!("P{line}") })
+                Some(KernelEvent::Request {
+                    tgid,
+                    tid,
+                    fd,
+                    syscall,
+                    read_enter_ns,
+                    read_exit_ns,
+                    line: format!("P{line}"),
+                })
             }
             other => Some(other),
         })

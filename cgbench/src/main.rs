@@ -59,8 +59,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             watch_signals(stop.clone())?;
             let report = compare::run(&options, &stop).await?;
             print!("{}", report.table());
-            if let Some(path) = &args.json {
-                std::fs::write(path, report.json()?).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            for (flag, path) in args.outputs() {
+                let text = match flag {
+                    "json" => report.json()?,
+                    "csv" => report.csv(),
+                    "markdown" => report.markdown(),
+                    "events" => report.events_jsonl()?,
+                    _ => report.svg(),
+                };
+                std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            }
+            let h = report.honesty;
+            if args.strict && !h.clean() {
+                anyhow::bail!(
+                    "--strict: {} lost events, {} unpaired, {} failed and {} out-of-order trials",
+                    h.lost_events,
+                    h.unpaired_trials,
+                    h.failed_trials,
+                    h.out_of_order_trials
+                );
             }
             Ok(())
         }

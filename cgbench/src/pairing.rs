@@ -96,7 +96,7 @@ pub fn pair(trials: &[ExecutedTrial], events: &[KernelEvent], actors: &Actors) -
 
 fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> Outcome {
     let in_window = |ns: u64| (trial.start_ns..=trial.end_ns).contains(&ns);
-    let docker = trial.planned.route != Route::Raw;
+    let docker = trial.planned.route.via_docker();
 
     let target = events
         .iter()
@@ -203,7 +203,12 @@ mod tests {
 
     fn trial(route: Route, value: &str, start: u64, end: u64) -> ExecutedTrial {
         ExecutedTrial {
-            planned: PlannedTrial { index: 0, route, limit: Limit::Memory { bytes: value.parse().unwrap() } },
+            planned: PlannedTrial {
+                index: 0,
+                route,
+                limit: Limit::Memory { bytes: value.parse().unwrap() },
+                warmup: false,
+            },
             target: Target { file: "memory.limit_in_bytes".into(), value: value.into(), cgroup: MEM },
             start_ns: start,
             end_ns: end,

@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
-use crate::resource::{Limit, Resource};
+use crate::{
+    resource::{Limit, Resource},
+    rng::Rng,
+};
 
 /// How a limit change reaches the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -10,16 +13,52 @@ use crate::resource::{Limit, Resource};
 pub enum Route {
     /// The `docker` CLI: CLI → dockerd → containerd → shim → runc → cgroup file.
     DockerCli,
+    /// The Engine API called by cgbench over a kept-alive connection: no CLI start-up.
+    DockerApi,
     /// cgbench opens the cgroup file, writes and closes it.
     Raw,
+    /// cgbench writes to a cgroup file it keeps open: the floor of the fast path.
+    RawKeptOpen,
 }
 
 impl Route {
+    pub const ALL: [Route; 4] = [Route::DockerCli, Route::DockerApi, Route::Raw, Route::RawKeptOpen];
+
     pub fn label(self) -> &'static str {
         match self {
             Route::DockerCli => "docker update",
+            Route::DockerApi => "docker API",
             Route::Raw => "raw write",
+            Route::RawKeptOpen => "raw kept-open",
         }
+    }
+
+    /// The name `--paths` takes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Route::DockerCli => "cli",
+            Route::DockerApi => "api",
+            Route::Raw => "raw",
+            Route::RawKeptOpen => "raw-open",
+        }
+    }
+
+    /// Whether runc, not cgbench, writes the limit.
+    pub fn via_docker(self) -> bool {
+        matches!(self, Route::DockerCli | Route::DockerApi)
+    }
+
+    pub fn parse_list(text: &str) -> anyhow::Result<Vec<Route>> {
+        let mut routes = Vec::new();
+        for name in text.split(',').map(str::trim) {
+            let route = Route::ALL.into_iter().find(|r| r.flag() == name).ok_or_else(|| {
+                anyhow::anyhow!("--paths: unknown path `{name}`: use cli, api, raw and raw-open, comma-separated")
+            })?;
+            if !routes.contains(&route) {
+                routes.push(route);
+            }
+        }
+        Ok(routes)
     }
 }
 
@@ -28,63 +67,98 @@ pub struct PlannedTrial {
     pub index: usize,
     pub route: Route,
     pub limit: Limit,
+    /// Warm-up trials run like the others but are left out of the results.
+    #[serde(skip)]
+    pub warmup: bool,
 }
 
 /// Values repeat after this many trials of a resource; within that window every trial writes
 /// bytes of its own, which is what pairing relies on besides time windows.
 const UNIQUE_WINDOW: u64 = 1000;
 
-/// `iterations` changes per route, memory and cpu alternating. Each iteration runs the docker
-/// trial and the raw trial back to back so that a drifting machine affects both alike. Every
-/// trial flips between the two values of its resource and is nudged to a value of its own.
-pub fn schedule(iterations: usize, memory: [Limit; 2], cpu: [Limit; 2]) -> Vec<PlannedTrial> {
-    let mut seq = [0u64; 2];
-    let mut trials = Vec::with_capacity(iterations * 2);
-    for i in 0..iterations {
-        let (resource, values) = if i % 2 == 0 { (Resource::Memory, &memory) } else { (Resource::Cpu, &cpu) };
-        let n = &mut seq[resource as usize];
-        for route in [Route::DockerCli, Route::Raw] {
-            let limit = values[(*n % 2) as usize].nudged(*n % UNIQUE_WINDOW + 1);
-            trials.push(PlannedTrial { index: trials.len(), route, limit });
-            *n += 1;
+pub struct Schedule<'a> {
+    pub iterations: usize,
+    pub warmup: usize,
+    pub routes: &'a [Route],
+    pub memory: [Limit; 2],
+    pub cpu: [Limit; 2],
+    pub seed: u64,
+}
+
+impl Schedule<'_> {
+    /// `warmup` then `iterations` limit changes per route, memory and cpu alternating. Within an
+    /// iteration every route runs once, in a shuffled order, so that neither a drifting machine
+    /// nor one route's after-effects bias another. Every trial flips between the two values of
+    /// its resource and is nudged to a value of its own.
+    pub fn trials(&self) -> Vec<PlannedTrial> {
+        let mut rng = Rng::new(self.seed);
+        let mut seq = [0u64; 2];
+        let mut trials = Vec::with_capacity((self.warmup + self.iterations) * self.routes.len());
+        for i in 0..self.warmup + self.iterations {
+            let (resource, values) =
+                if i % 2 == 0 { (Resource::Memory, &self.memory) } else { (Resource::Cpu, &self.cpu) };
+            let mut order = self.routes.to_vec();
+            rng.shuffle(&mut order);
+            for route in order {
+                let n = &mut seq[resource as usize];
+                let limit = values[(*n % 2) as usize].nudged(*n % UNIQUE_WINDOW + 1);
+                trials.push(PlannedTrial { index: trials.len(), route, limit, warmup: i < self.warmup });
+                *n += 1;
+            }
         }
+        trials
     }
-    trials
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn values() -> ([Limit; 2], [Limit; 2]) {
-        (
-            [Limit::Memory { bytes: 256 << 20 }, Limit::Memory { bytes: 512 << 20 }],
-            [Limit::cpus(500_000).unwrap(), Limit::cpus(1_000_000).unwrap()],
-        )
+    fn schedule(iterations: usize, warmup: usize, routes: &[Route]) -> Vec<PlannedTrial> {
+        Schedule {
+            iterations,
+            warmup,
+            routes,
+            memory: [Limit::Memory { bytes: 256 << 20 }, Limit::Memory { bytes: 512 << 20 }],
+            cpu: [Limit::cpus(500_000).unwrap(), Limit::cpus(1_000_000).unwrap()],
+            seed: 42,
+        }
+        .trials()
     }
 
     #[test]
-    fn alternates_resources_and_runs_both_routes_per_iteration() {
-        let (m, c) = values();
-        let plan = schedule(4, m, c);
-        assert_eq!(plan.len(), 8);
-        let shape: Vec<(Route, Resource)> = plan.iter().map(|t| (t.route, t.limit.resource())).collect();
-        assert_eq!(
-            shape[..4],
-            [
-                (Route::DockerCli, Resource::Memory),
-                (Route::Raw, Resource::Memory),
-                (Route::DockerCli, Resource::Cpu),
-                (Route::Raw, Resource::Cpu),
-            ]
-        );
+    fn every_route_runs_once_per_iteration_and_resources_alternate() {
+        let plan = schedule(4, 0, &Route::ALL);
+        assert_eq!(plan.len(), 16);
+        for (i, chunk) in plan.chunks(4).enumerate() {
+            let mut routes: Vec<Route> = chunk.iter().map(|t| t.route).collect();
+            routes.sort();
+            assert_eq!(routes, Route::ALL);
+            let expected = if i % 2 == 0 { Resource::Memory } else { Resource::Cpu };
+            assert!(chunk.iter().all(|t| t.limit.resource() == expected));
+        }
         assert!(plan.iter().enumerate().all(|(i, t)| t.index == i));
     }
 
     #[test]
+    fn order_is_shuffled_but_reproducible() {
+        let a = schedule(20, 0, &Route::ALL);
+        assert_eq!(a, schedule(20, 0, &Route::ALL));
+        let firsts: std::collections::HashSet<Route> = a.chunks(4).map(|c| c[0].route).collect();
+        assert!(firsts.len() > 1, "the first route of an iteration must vary");
+    }
+
+    #[test]
+    fn warmup_comes_first_and_is_marked() {
+        let plan = schedule(3, 2, &[Route::DockerCli, Route::Raw]);
+        assert_eq!(plan.len(), 10);
+        assert!(plan[..4].iter().all(|t| t.warmup));
+        assert!(plan[4..].iter().all(|t| !t.warmup));
+    }
+
+    #[test]
     fn consecutive_values_of_a_resource_differ_and_are_unique() {
-        let (m, c) = values();
-        let plan = schedule(400, m, c);
+        let plan = schedule(400, 0, &[Route::DockerCli, Route::Raw]);
         let mems: Vec<Limit> = plan.iter().map(|t| t.limit).filter(|l| l.resource() == Resource::Memory).collect();
         assert_eq!(mems[0], Limit::Memory { bytes: (256 << 20) + 4096 });
         assert_eq!(mems[1], Limit::Memory { bytes: (512 << 20) + 2 * 4096 });
@@ -93,5 +167,12 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), mems.len());
         assert!(mems.windows(2).all(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn paths_parse_by_flag() {
+        assert_eq!(Route::parse_list("raw,cli").unwrap(), [Route::Raw, Route::DockerCli]);
+        assert_eq!(Route::parse_list("api,api").unwrap(), [Route::DockerApi]);
+        assert!(Route::parse_list("cli,ssh").unwrap_err().to_string().contains("unknown path `ssh`"));
     }
 }

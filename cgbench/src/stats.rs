@@ -1,6 +1,8 @@
-//! Summary statistics of a latency sample.
+//! Summary statistics of a latency sample, as the best benchmark tools report them.
 
 use serde::Serialize;
+
+use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -8,11 +10,22 @@ pub struct Summary {
     pub mean_ns: f64,
     pub stddev_ns: f64,
     pub median_ns: f64,
+    /// 95 % bootstrap confidence interval of the median (percentile method).
+    pub median_ci95_ns: [f64; 2],
     pub p90_ns: f64,
     pub p99_ns: f64,
+    pub p999_ns: f64,
     pub min_ns: f64,
     pub max_ns: f64,
+    /// Samples whose modified Z-score exceeds `OUTLIER_Z`.
+    pub outliers: usize,
 }
+
+/// Iglewicz and Hoaglin's threshold for the modified Z-score (as hyperfine uses).
+pub const OUTLIER_Z: f64 = 3.5;
+const BOOTSTRAP_RESAMPLES: usize = 2000;
+/// The bootstrap is seeded so that the same sample always gives the same interval.
+const BOOTSTRAP_SEED: u64 = 0x5eed;
 
 /// The `p`-th percentile (0–100) of sorted values, interpolating linearly between the closest
 /// ranks (the definition NumPy and R use by default).
@@ -21,6 +34,35 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = p / 100.0 * (sorted.len() - 1) as f64;
     let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+/// Modified Z-scores, `0.6745 (x − median) / MAD`; all zero when the MAD is zero.
+pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = percentile(&sorted, 50.0);
+    let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
+    deviations.sort_by(f64::total_cmp);
+    let mad = percentile(&deviations, 50.0);
+    values.iter().map(|v| if mad > 0.0 { 0.6745 * (v - median) / mad } else { 0.0 }).collect()
+}
+
+/// A 95 % confidence interval for the median: the 2.5th and 97.5th percentiles of the medians
+/// of resamples drawn with replacement.
+pub fn bootstrap_median_ci(sorted: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
+    let mut rng = Rng::new(seed);
+    let mut resample = vec![0.0; sorted.len()];
+    let mut medians: Vec<f64> = (0..resamples)
+        .map(|_| {
+            for slot in resample.iter_mut() {
+                *slot = sorted[rng.below(sorted.len())];
+            }
+            resample.sort_by(f64::total_cmp);
+            percentile(&resample, 50.0)
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    [percentile(&medians, 2.5), percentile(&medians, 97.5)]
 }
 
 /// `None` for an empty sample: there is nothing to summarise, and no number is made up.
@@ -38,10 +80,13 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         mean_ns: mean,
         stddev_ns: variance.sqrt(),
         median_ns: percentile(&sorted, 50.0),
+        median_ci95_ns: bootstrap_median_ci(&sorted, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED),
         p90_ns: percentile(&sorted, 90.0),
         p99_ns: percentile(&sorted, 99.0),
+        p999_ns: percentile(&sorted, 99.9),
         min_ns: sorted[0],
         max_ns: sorted[n - 1],
+        outliers: modified_z_scores(&sorted).iter().filter(|z| z.abs() > OUTLIER_Z).count(),
     })
 }
 
@@ -56,8 +101,9 @@ mod tests {
         assert_eq!(percentile(&v, 50.0), 2.5);
         assert_eq!(percentile(&v, 100.0), 4.0);
         assert!((percentile(&v, 90.0) - 3.7).abs() < 1e-12);
-        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert!((percentile(&hundred, 99.0) - 99.01).abs() < 1e-9);
+        let thousand: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert!((percentile(&thousand, 99.0) - 990.01).abs() < 1e-9);
+        assert!((percentile(&thousand, 99.9) - 999.001).abs() < 1e-9);
     }
 
     #[test]
@@ -66,12 +112,42 @@ mod tests {
         assert_eq!((s.n, s.median_ns, s.min_ns, s.max_ns, s.mean_ns), (5, 3.0, 1.0, 5.0, 3.0));
         assert!((s.stddev_ns - 2.5f64.sqrt()).abs() < 1e-12);
         assert!((s.p90_ns - 4.6).abs() < 1e-12);
+        assert_eq!(s.outliers, 0);
     }
 
     #[test]
     fn single_and_empty_samples() {
         let s = summarize(&[7.0]).unwrap();
-        assert_eq!((s.median_ns, s.p99_ns, s.stddev_ns), (7.0, 7.0, 0.0));
+        assert_eq!((s.median_ns, s.p99_ns, s.stddev_ns, s.median_ci95_ns), (7.0, 7.0, 0.0, [7.0, 7.0]));
         assert!(summarize(&[]).is_none());
+    }
+
+    #[test]
+    fn outliers_by_modified_z_score() {
+        // median 10, MAD 1: 20 scores 0.6745 * 10 = 6.7 > 3.5; 14 scores 2.7.
+        let values = [9.0, 10.0, 10.0, 10.0, 11.0, 14.0, 20.0];
+        let z = modified_z_scores(&values);
+        assert!((z[6] - 6.745).abs() < 1e-9);
+        assert!((z[5] - 2.698).abs() < 1e-9);
+        assert_eq!(summarize(&values).unwrap().outliers, 1);
+        assert!(modified_z_scores(&[3.0, 3.0, 3.0, 9.0]).iter().all(|&z| z == 0.0), "MAD 0: no score");
+    }
+
+    #[test]
+    fn bootstrap_interval_brackets_the_median_and_narrows_with_n() {
+        let mut rng = Rng::new(9);
+        let sample = |n: usize, rng: &mut Rng| {
+            let mut v: Vec<f64> = (0..n).map(|_| 100.0 + (rng.below(1000) as f64) / 10.0).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let small = sample(30, &mut rng);
+        let large = sample(3000, &mut rng);
+        let [lo_s, hi_s] = bootstrap_median_ci(&small, 1000, 1);
+        let [lo_l, hi_l] = bootstrap_median_ci(&large, 1000, 1);
+        let median = percentile(&small, 50.0);
+        assert!(lo_s <= median && median <= hi_s);
+        assert!(hi_l - lo_l < (hi_s - lo_s) / 3.0, "[{lo_l}, {hi_l}] vs [{lo_s}, {hi_s}]");
+        assert_eq!(bootstrap_median_ci(&small, 1000, 1), [lo_s, hi_s], "seeded: reproducible");
     }
 }

@@ -1,6 +1,10 @@
-//! What a run found, summarised per route and resource, and how it is shown.
+//! What a run found, summarised per route and resource, and the formats it is shown in (one
+//! module per format).
 
+mod csv;
 mod json;
+mod markdown;
+mod svg;
 mod table;
 
 pub use json::SCHEMA_VERSION;
@@ -13,6 +17,7 @@ use crate::{
     pairing::{Outcome, TrialResult},
     plan::Route,
     resource::Resource,
+    stages::{self, StageSummary},
     stats::{Summary, summarize},
 };
 
@@ -30,6 +35,16 @@ pub struct Environment {
     pub container_name: String,
 }
 
+/// How the run was set up: enough to repeat it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunConfig {
+    pub iterations: usize,
+    pub warmup: usize,
+    pub seed: u64,
+    pub routes: Vec<Route>,
+    pub initial_limits: Limits,
+}
+
 /// One row of the table: a route applied to a resource.
 #[derive(Clone, Debug, Serialize)]
 pub struct Group {
@@ -37,6 +52,7 @@ pub struct Group {
     pub resource: Resource,
     /// Over paired trials only; `None` when none was paired.
     pub summary: Option<Summary>,
+    pub stages: Vec<StageSummary>,
     pub unpaired: usize,
     pub failed: usize,
 }
@@ -44,21 +60,35 @@ pub struct Group {
 #[derive(Clone, Debug, Serialize)]
 pub struct Speedup {
     pub resource: Resource,
-    /// Median docker latency over median raw latency.
+    pub route: Route,
+    /// Median latency of `route` over the median raw-write latency.
     pub median_ratio: f64,
+}
+
+/// What would make the numbers untrustworthy; all zero in a clean run. `--strict` fails on any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Honesty {
+    /// Events the kernel could not hand over (ring buffer full).
+    pub lost_events: u64,
+    pub unpaired_trials: usize,
+    pub failed_trials: usize,
+    /// Paired trials whose milestones are not in time order.
+    pub out_of_order_trials: usize,
+}
+
+impl Honesty {
+    pub fn clean(&self) -> bool {
+        *self == Honesty::default()
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub environment: Environment,
-    pub iterations: usize,
-    pub initial_limits: Limits,
+    pub config: RunConfig,
     pub groups: Vec<Group>,
     pub speedups: Vec<Speedup>,
-    /// Events the kernel could not hand over (ring buffer full).
-    pub lost_events: u64,
-    pub unpaired_trials: usize,
-    pub failed_trials: usize,
+    pub honesty: Honesty,
     pub trials: Vec<TrialResult>,
     #[serde(skip)]
     pub events: Vec<KernelEvent>,
@@ -67,8 +97,7 @@ pub struct Report {
 impl Report {
     pub fn new(
         environment: Environment,
-        iterations: usize,
-        initial_limits: Limits,
+        config: RunConfig,
         trials: Vec<TrialResult>,
         events: Vec<KernelEvent>,
         lost_events: u64,
@@ -76,18 +105,16 @@ impl Report {
         let groups = group(&trials);
         let speedups = speedups(&groups);
         let count = |f: fn(&Outcome) -> bool| trials.iter().filter(|t| f(&t.outcome)).count();
-        Report {
-            environment,
-            iterations,
-            initial_limits,
-            speedups,
-            groups,
+        let honesty = Honesty {
             lost_events,
             unpaired_trials: count(|o| matches!(o, Outcome::Unpaired { .. })),
             failed_trials: count(|o| matches!(o, Outcome::Failed { .. })),
-            trials,
-            events,
-        }
+            out_of_order_trials: trials
+                .iter()
+                .filter(|t| stages::milestones(t).is_some_and(|m| !stages::in_order(&m)))
+                .count(),
+        };
+        Report { environment, config, groups, speedups, honesty, trials, events }
     }
 
     pub fn table(&self) -> String {
@@ -96,6 +123,33 @@ impl Report {
 
     pub fn json(&self) -> serde_json::Result<String> {
         json::render(self)
+    }
+
+    pub fn csv(&self) -> String {
+        csv::render(self)
+    }
+
+    pub fn markdown(&self) -> String {
+        markdown::render(self)
+    }
+
+    pub fn svg(&self) -> String {
+        svg::render(self)
+    }
+
+    /// Every raw kernel event, one JSON object a line.
+    pub fn events_jsonl(&self) -> serde_json::Result<String> {
+        let mut out = String::new();
+        for event in &self.events {
+            out.push_str(&serde_json::to_string(event)?);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    /// Groups whose sample has outliers: a sign of a noisy machine.
+    pub fn noisy_groups(&self) -> Vec<(&Group, usize, usize)> {
+        self.groups.iter().filter_map(|g| g.summary.filter(|s| s.outliers > 0).map(|s| (g, s.outliers, s.n))).collect()
     }
 }
 
@@ -115,6 +169,7 @@ fn group(trials: &[TrialResult]) -> Vec<Group> {
                 route,
                 resource,
                 summary: summarize(&latencies),
+                stages: stages::summarize(route, &of_group),
                 unpaired: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Unpaired { .. })).count(),
                 failed: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Failed { .. })).count(),
             }
@@ -122,17 +177,21 @@ fn group(trials: &[TrialResult]) -> Vec<Group> {
         .collect()
 }
 
+/// Each docker route against the raw write, per resource.
 fn speedups(groups: &[Group]) -> Vec<Speedup> {
     let median = |route, resource| {
         groups.iter().find(|g| g.route == route && g.resource == resource).and_then(|g| g.summary).map(|s| s.median_ns)
     };
-    Resource::ALL
-        .into_iter()
-        .filter_map(|resource| {
-            let (docker, raw) = (median(Route::DockerCli, resource)?, median(Route::Raw, resource)?);
-            (raw > 0.0).then(|| Speedup { resource, median_ratio: docker / raw })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for resource in Resource::ALL {
+        let Some(raw) = median(Route::Raw, resource).filter(|&m| m > 0.0) else { continue };
+        for route in [Route::DockerCli, Route::DockerApi] {
+            if let Some(docker) = median(route, resource) {
+                out.push(Speedup { resource, route, median_ratio: docker / raw });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -151,7 +210,7 @@ pub mod fixtures {
             Limit::Memory { bytes } => ("memory.limit_in_bytes", bytes.to_string()),
             Limit::Cpu { quota_us, .. } => ("cpu.cfs_quota_us", quota_us.to_string()),
         };
-        let docker = route == Route::DockerCli;
+        let docker = route.via_docker();
         let outcome = match latency {
             Some(latency) => {
                 let request = start + 20_000_000 * u64::from(docker);
@@ -159,7 +218,7 @@ pub mod fixtures {
                     request_ns: docker.then_some(request),
                     request_syscall: docker.then(|| "read".into()),
                     exec_ns: docker.then_some(request + latency / 2),
-                    first_write_ns: request + latency - 2_000,
+                    first_write_ns: request + latency - latency / 20 - 1_000,
                     write_enter_ns: request + latency - 1_000,
                     write_exit_ns: request + latency,
                     writer_pid: if docker { 4242 } else { 1000 },
@@ -171,13 +230,19 @@ pub mod fixtures {
         };
         TrialResult {
             trial: ExecutedTrial {
-                planned: PlannedTrial { index, route, limit },
+                planned: PlannedTrial { index, route, limit, warmup: false },
                 target: Target { file: file.into(), value, cgroup: Default::default() },
                 start_ns: start,
                 end_ns: start + 60_000_000,
             },
             outcome,
         }
+    }
+
+    fn raw_open(index: usize, limit: Limit, latency: u64) -> TrialResult {
+        let mut t = trial(index, Route::Raw, limit, Some(latency));
+        t.trial.planned.route = Route::RawKeptOpen;
+        t
     }
 
     pub fn report() -> Report {
@@ -192,6 +257,10 @@ pub mod fixtures {
             trial(5, Route::Raw, mem(4), Some(5_900)),
             trial(6, Route::DockerCli, cpu(3), None),
             trial(7, Route::Raw, cpu(4), Some(5_300)),
+            trial(8, Route::DockerApi, mem(5), Some(12_500_000)),
+            trial(9, Route::DockerApi, cpu(5), Some(13_100_000)),
+            raw_open(10, mem(6), 1_400),
+            raw_open(11, cpu(6), 1_900),
         ];
         let environment = Environment {
             cgbench_version: "0.1.0".into(),
@@ -205,12 +274,18 @@ pub mod fixtures {
             container_id: "4f1c".into(),
             container_name: "cgbench-1000".into(),
         };
-        let limits = Limits {
-            memory_bytes: 256 << 20,
-            memory_swap_bytes: 1 << 30,
-            cpu: Limit::Cpu { quota_us: 50_000, period_us: 100_000 },
+        let config = RunConfig {
+            iterations: 4,
+            warmup: 2,
+            seed: 42,
+            routes: Route::ALL.to_vec(),
+            initial_limits: Limits {
+                memory_bytes: 256 << 20,
+                memory_swap_bytes: 1 << 30,
+                cpu: Limit::Cpu { quota_us: 50_000, period_us: 100_000 },
+            },
         };
-        Report::new(environment, 4, limits, trials, Vec::new(), 0)
+        Report::new(environment, config, trials, Vec::new(), 0)
     }
 }
 
@@ -221,21 +296,24 @@ mod tests {
     #[test]
     fn groups_summarise_paired_trials_and_count_the_rest() {
         let r = fixtures::report();
-        assert_eq!(r.groups.len(), 4);
+        assert_eq!(r.groups.len(), 8);
         let docker_cpu = r.groups.iter().find(|g| g.route == Route::DockerCli && g.resource == Resource::Cpu).unwrap();
         assert_eq!((docker_cpu.summary.unwrap().n, docker_cpu.unpaired), (1, 1));
         let raw_mem = r.groups.iter().find(|g| g.route == Route::Raw && g.resource == Resource::Memory).unwrap();
         assert_eq!(raw_mem.summary.unwrap().median_ns, 6_000.0);
-        assert_eq!(r.unpaired_trials, 1);
-        assert_eq!(r.failed_trials, 0);
+        assert_eq!(r.honesty, Honesty { unpaired_trials: 1, ..Honesty::default() });
+        assert!(!r.honesty.clean());
     }
 
     #[test]
     fn speedup_is_a_ratio_of_medians() {
         let r = fixtures::report();
-        let mem = r.speedups.iter().find(|s| s.resource == Resource::Memory).unwrap();
-        assert!((mem.median_ratio - 30_800_000.0 / 6_000.0).abs() < 1e-9);
-        let cpu = r.speedups.iter().find(|s| s.resource == Resource::Cpu).unwrap();
-        assert!((cpu.median_ratio - 32_000_000.0 / 5_100.0).abs() < 1e-9);
+        let ratio = |route, resource| {
+            r.speedups.iter().find(|s| s.route == route && s.resource == resource).unwrap().median_ratio
+        };
+        assert!((ratio(Route::DockerCli, Resource::Memory) - 30_800_000.0 / 6_000.0).abs() < 1e-9);
+        assert!((ratio(Route::DockerCli, Resource::Cpu) - 32_000_000.0 / 5_100.0).abs() < 1e-9);
+        assert!((ratio(Route::DockerApi, Resource::Memory) - 12_500_000.0 / 6_000.0).abs() < 1e-9);
+        assert_eq!(r.speedups.len(), 4);
     }
 }

@@ -1,9 +1,11 @@
-//! The terminal table.
+//! The terminal report: summary table, where the time goes, honesty checks.
 
 use std::fmt::Write as _;
 
-use super::Report;
-use crate::{plan::Route, units::format_ns};
+use super::{Group, Report};
+use crate::{plan::Route, stats::OUTLIER_Z, units::format_ns};
+
+const BAR_WIDTH: f64 = 40.0;
 
 pub fn render(r: &Report) -> String {
     let env = &r.environment;
@@ -20,69 +22,117 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<22}{:>6}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "", "n", "mean", "median", "p90", "p99", "min", "max"
+        "{} iterations (+{} warm-up) · routes shuffled in each iteration, seed {}",
+        r.config.iterations, r.config.warmup, r.config.seed
+    );
+    let _ = writeln!(
+        out,
+        "{:<22}{:>5}  {:<20} {:<30} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "n", "mean ± σ", "median [95% CI]", "p90", "p99", "p99.9", "min", "max"
     );
     for g in &r.groups {
-        let label = format!("{:<14} {}", g.route.label(), g.resource);
-        match &g.summary {
-            Some(s) => {
-                let _ = write!(
-                    out,
-                    "{label:<22}{:>6}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                    s.n,
-                    format_ns(s.mean_ns),
-                    format_ns(s.median_ns),
-                    format_ns(s.p90_ns),
-                    format_ns(s.p99_ns),
-                    format_ns(s.min_ns),
-                    format_ns(s.max_ns)
-                );
-            }
-            None => {
-                let _ = write!(out, "{label:<22}{:>6}  no paired trial", 0);
-            }
-        }
-        let missing = g.unpaired + g.failed;
-        if missing > 0 {
-            let _ = write!(out, "  ({} unpaired, {} failed)", g.unpaired, g.failed);
-        }
-        out.push('\n');
+        let _ = writeln!(out, "{}", row(g));
     }
-    let speedups: Vec<String> = r.speedups.iter().map(|s| format!("{} ×{:.0}", s.resource, s.median_ratio)).collect();
+    if r.groups.iter().any(|g| g.route.via_docker() && g.summary.is_some()) {
+        let _ = writeln!(out, "\nwhere the time goes (median · p99 per stage; bars: medians, to scale within a row)");
+        for g in r.groups.iter().filter(|g| g.route.via_docker()) {
+            waterfall(&mut out, g);
+        }
+    }
+    out.push('\n');
+    if !r.speedups.is_empty() {
+        let ratios: Vec<String> =
+            r.speedups.iter().map(|s| format!("{} {} ×{:.0}", s.route.label(), s.resource, s.median_ratio)).collect();
+        let _ = writeln!(out, "speed-up over raw write (medians): {}", ratios.join(" · "));
+    }
+    let h = &r.honesty;
     let _ = writeln!(
         out,
-        "speed-up (median): {} · lost events {} · unpaired trials {}{}",
-        if speedups.is_empty() { "n/a".into() } else { speedups.join(", ") },
-        r.lost_events,
-        r.unpaired_trials,
-        if r.failed_trials > 0 { format!(" · failed trials {}", r.failed_trials) } else { String::new() }
+        "checks: lost events {} · unpaired trials {} · failed trials {} · out-of-order trials {}{}",
+        h.lost_events,
+        h.unpaired_trials,
+        h.failed_trials,
+        h.out_of_order_trials,
+        if h.clean() { " · all clean" } else { " · NOT CLEAN" }
     );
+    let noisy = r.noisy_groups();
+    if !noisy.is_empty() {
+        let list: Vec<String> =
+            noisy.iter().map(|(g, outliers, n)| format!("{} {} {outliers}/{n}", g.route.label(), g.resource)).collect();
+        let _ = writeln!(
+            out,
+            "warning: outliers (modified Z-score > {OUTLIER_Z}): {}. The machine was noisy: compare medians, or rerun on a quieter host.",
+            list.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
-        "spans: {} = dockerd reads the request → the kernel has applied the limit; {} = open() → the kernel has applied the limit",
+        "spans: {} = dockerd has the request → the kernel has applied the limit; {} = cgbench starts writing → the kernel has applied the limit",
         Route::DockerCli.label(),
         Route::Raw.label()
     );
     out
 }
 
+fn row(g: &Group) -> String {
+    let label = format!("{:<14} {}", g.route.label(), g.resource);
+    let mut line = match &g.summary {
+        Some(s) => format!(
+            "{label:<22}{:>5}  {:<20} {:<30} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            s.n,
+            format!("{} ± {}", format_ns(s.mean_ns), format_ns(s.stddev_ns)),
+            format!(
+                "{} [{}, {}]",
+                format_ns(s.median_ns),
+                format_ns(s.median_ci95_ns[0]),
+                format_ns(s.median_ci95_ns[1])
+            ),
+            format_ns(s.p90_ns),
+            format_ns(s.p99_ns),
+            format_ns(s.p999_ns),
+            format_ns(s.min_ns),
+            format_ns(s.max_ns)
+        ),
+        None => format!("{label:<22}{:>5}  no paired trial", 0),
+    };
+    if g.unpaired + g.failed > 0 {
+        let _ = write!(line, "  ({} unpaired, {} failed)", g.unpaired, g.failed);
+    }
+    line.trim_end().to_owned()
+}
+
+fn waterfall(out: &mut String, g: &Group) {
+    let _ = writeln!(out, "  {} {}", g.route.label(), g.resource);
+    let total: f64 = g.stages.iter().filter_map(|s| s.median_ns).sum();
+    let mut offset = 0.0;
+    for stage in &g.stages {
+        match (stage.median_ns, stage.p99_ns) {
+            (Some(median), Some(p99)) => {
+                let start = if total > 0.0 { (offset / total * BAR_WIDTH).round() as usize } else { 0 };
+                let len = if total > 0.0 { ((median / total * BAR_WIDTH).round() as usize).max(1) } else { 1 };
+                offset += median;
+                let _ = writeln!(
+                    out,
+                    "    {:<42}{:>9} · {:>9}  {}{}",
+                    stage.name,
+                    format_ns(median),
+                    format_ns(p99),
+                    " ".repeat(start),
+                    "█".repeat(len)
+                );
+            }
+            _ => {
+                let why = stage.missing.as_deref().unwrap_or("not seen");
+                let _ = writeln!(out, "    {:<42}{:>9}   ({why})", stage.name, "n/a");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn table_from_fixture() {
-        let expected = "\
-cgbench 0.1.0 · kernel 6.18.44 · cgroup v1 (hybrid) · docker 20.10.24+dfsg1 (CLI 28.2.2) · probes: tracepoints
-                           n       mean    median       p90       p99       min       max
-docker update  memory      2    30.8 ms   30.8 ms   31.1 ms   31.2 ms   30.4 ms   31.2 ms
-docker update  cpu         1    32.0 ms   32.0 ms   32.0 ms   32.0 ms   32.0 ms   32.0 ms  (1 unpaired, 0 failed)
-raw write      memory      2    6.00 µs   6.00 µs   6.08 µs   6.10 µs   5.90 µs   6.10 µs
-raw write      cpu         2    5.10 µs   5.10 µs   5.26 µs   5.30 µs   4.90 µs   5.30 µs
-speed-up (median): memory ×5133, cpu ×6275 · lost events 0 · unpaired trials 1
-spans: docker update = dockerd reads the request → the kernel has applied the limit; raw write = open() → the kernel has applied the limit
-";
-        assert_eq!(render(&super::super::fixtures::report()), expected);
+        insta::assert_snapshot!(super::render(&super::super::fixtures::report()));
     }
 }

@@ -1,0 +1,76 @@
+//! `--markdown FILE`: the summary and the stage breakdown as GitHub-flavoured Markdown tables,
+//! to paste into an issue or a pull request.
+
+use std::fmt::Write as _;
+
+use super::Report;
+use crate::units::format_ns;
+
+pub fn render(r: &Report) -> String {
+    let env = &r.environment;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "**cgbench {}** · kernel {} · {} · docker {} (CLI {}) · probes: {} · {} iterations (+{} warm-up), seed {}\n",
+        env.cgbench_version,
+        env.kernel,
+        env.cgroup_layout,
+        env.docker_server_version,
+        env.docker_cli_version,
+        env.probe_method,
+        r.config.iterations,
+        r.config.warmup,
+        r.config.seed
+    );
+    out.push_str(
+        "| route | resource | n | mean ± σ | median [95% CI] | p90 | p99 | p99.9 | min | max | unpaired | failed |\n",
+    );
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for g in &r.groups {
+        let stats = match &g.summary {
+            Some(s) => format!(
+                "{} | {} ± {} | {} [{}, {}] | {} | {} | {} | {} | {}",
+                s.n,
+                format_ns(s.mean_ns),
+                format_ns(s.stddev_ns),
+                format_ns(s.median_ns),
+                format_ns(s.median_ci95_ns[0]),
+                format_ns(s.median_ci95_ns[1]),
+                format_ns(s.p90_ns),
+                format_ns(s.p99_ns),
+                format_ns(s.p999_ns),
+                format_ns(s.min_ns),
+                format_ns(s.max_ns)
+            ),
+            None => "0 | | | | | | | |".to_owned(),
+        };
+        let _ = writeln!(out, "| {} | {} | {stats} | {} | {} |", g.route.label(), g.resource, g.unpaired, g.failed);
+    }
+    out.push_str(
+        "\n### Where the time goes\n\n| route | resource | stage | n | median | p99 |\n|---|---|---|--:|--:|--:|\n",
+    );
+    for g in &r.groups {
+        for s in &g.stages {
+            let (median, p99) = match (s.median_ns, s.p99_ns) {
+                (Some(m), Some(p)) => (format_ns(m), format_ns(p)),
+                _ => (format!("n/a ({})", s.missing.as_deref().unwrap_or("not seen")), String::new()),
+            };
+            let _ = writeln!(out, "| {} | {} | {} | {} | {median} | {p99} |", g.route.label(), g.resource, s.name, s.n);
+        }
+    }
+    let h = &r.honesty;
+    let _ = writeln!(
+        out,
+        "\nChecks: lost events {} · unpaired trials {} · failed trials {} · out-of-order trials {}",
+        h.lost_events, h.unpaired_trials, h.failed_trials, h.out_of_order_trials
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_from_fixture() {
+        insta::assert_snapshot!(super::render(&super::super::fixtures::report()));
+    }
+}
