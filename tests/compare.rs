@@ -17,35 +17,82 @@ fn median_of(report: &Value, route: &str, resource: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {route} {resource} median in {report}"))
 }
 
+/// Every route for real: all trials paired, every stage present and in order, the API faster
+/// than the CLI, docker far slower than a raw write, every export written, nothing left behind.
 #[test]
-fn every_trial_pairs_and_docker_is_far_slower_than_a_raw_write() {
+fn all_routes_pair_with_ordered_stages_and_every_export_is_written() {
     common::assert_root();
-    let json = std::env::temp_dir().join(format!("cgbench-compare-{}.json", std::process::id()));
-    let out = cgbench(&["compare", "--iterations", "10", "--json", json.to_str().unwrap()]);
+    let dir = std::env::temp_dir().join(format!("cgbench-compare-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let out_file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let (json, csv, md, events, svg) =
+        (out_file("run.json"), out_file("run.csv"), out_file("run.md"), out_file("events.jsonl"), out_file("run.svg"));
+    let out = cgbench(&[
+        "compare",
+        "--iterations",
+        "20",
+        "--strict",
+        "--quiet",
+        "--json",
+        &json,
+        "--csv",
+        &csv,
+        "--markdown",
+        &md,
+        "--events",
+        &events,
+        "--plot",
+        &svg,
+    ]);
     assert!(out.status.success(), "compare failed: {}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("probes: tracepoints"), "{table}");
+    assert!(table.contains("probes: tracepoints") && table.contains("all clean"), "{table}");
+    assert!(table.contains("where the time goes"), "{table}");
 
     let report: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
-    fs::remove_file(&json).unwrap();
-    assert_eq!(report["schema_version"], 1);
-    assert_eq!(report["trials"].as_array().unwrap().len(), 20);
-    assert_eq!(report["unpaired_trials"], 0, "{report}");
-    assert_eq!(report["failed_trials"], 0);
-    assert_eq!(report["lost_events"], 0);
+    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["trials"].as_array().unwrap().len(), 80, "20 iterations × 4 routes, warm-up excluded");
+    assert_eq!(
+        report["honesty"],
+        serde_json::json!({"lost_events": 0, "unpaired_trials": 0, "failed_trials": 0, "out_of_order_trials": 0})
+    );
     for trial in report["trials"].as_array().unwrap() {
         let o = &trial["outcome"];
         assert_eq!(o["status"], "paired", "{trial}");
-        assert!(o["write_exit_ns"].as_u64() >= o["write_enter_ns"].as_u64());
-        if trial["route"] == "docker_cli" {
+        let route = trial["route"].as_str().unwrap();
+        let docker = route.starts_with("docker");
+        let mut milestones = vec![trial["start_ns"].as_u64().unwrap()];
+        if docker {
             assert_eq!(o["writer_comm"], "runc", "{trial}");
-            assert!(o["request_ns"].as_u64() <= o["exec_ns"].as_u64(), "{trial}");
+            milestones.push(o["request_ns"].as_u64().expect("request seen"));
+            milestones.push(o["exec_ns"].as_u64().expect("runc exec seen"));
+            milestones.push(o["first_write_ns"].as_u64().unwrap());
+        }
+        milestones.extend([o["write_enter_ns"].as_u64().unwrap(), o["write_exit_ns"].as_u64().unwrap()]);
+        milestones.push(trial["end_ns"].as_u64().unwrap());
+        assert!(milestones.windows(2).all(|w| w[0] <= w[1]), "stages out of order: {trial}");
+    }
+    for group in report["groups"].as_array().unwrap() {
+        for stage in group["stages"].as_array().unwrap() {
+            assert!(stage["median_ns"].as_f64().is_some(), "stage without a value: {stage} in {group}");
+            assert_eq!(stage["n"], group["summary"]["n"], "{stage}");
         }
     }
     for resource in ["memory", "cpu"] {
-        let (docker, raw) = (median_of(&report, "docker_cli", resource), median_of(&report, "raw", resource));
-        assert!(docker >= 100.0 * raw, "{resource}: docker median {docker} ns is not 100× the raw median {raw} ns");
+        let (cli, api) = (median_of(&report, "docker_cli", resource), median_of(&report, "docker_api", resource));
+        let raw = median_of(&report, "raw", resource);
+        assert!(api < cli, "{resource}: the API ({api} ns) must beat the CLI ({cli} ns)");
+        assert!(cli >= 100.0 * raw, "{resource}: docker median {cli} ns is not 100× the raw median {raw} ns");
     }
+
+    let csv_text = fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv_text.lines().count(), 81, "a header and a row per trial");
+    assert!(fs::read_to_string(&md).unwrap().contains("### Where the time goes"));
+    assert!(fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let event_lines = fs::read_to_string(&events).unwrap();
+    assert!(event_lines.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    assert!(event_lines.contains("\"kind\":\"exec\"") && event_lines.contains("\"kind\":\"write\""));
+    fs::remove_dir_all(&dir).unwrap();
 
     assert_eq!(leftover_containers(), "", "the container must be removed");
     let id = report["environment"]["container_id"].as_str().unwrap();
@@ -86,7 +133,7 @@ fn a_named_container_gets_its_limits_back() {
     let read = || limit_files.iter().map(|f| cgbench::cgroup::read_value(f).unwrap()).collect::<Vec<_>>();
     let before = read();
 
-    let out = cgbench(&["compare", "--iterations", "4", "--container", &name]);
+    let out = cgbench(&["compare", "--iterations", "4", "--quiet", "--container", &name]);
     let after = read();
     let inspect = docker(&[
         "inspect",

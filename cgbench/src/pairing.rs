@@ -49,8 +49,10 @@ pub struct Timeline {
     pub write_exit_ns: u64,
     pub writer_pid: u32,
     pub writer_comm: String,
-    /// Docker: request read → limit applied. Raw: open() called → limit applied.
+    /// The caller starts (CLI spawned, API call made, cgbench writes) → the limit is applied.
     pub latency_ns: u64,
+    /// Docker routes: dockerd has the request → the limit is applied (the original script's span).
+    pub daemon_latency_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -171,7 +173,6 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
     };
 
     let (request_ns, request_syscall) = request.unzip();
-    let start = request_ns.unwrap_or(trial.start_ns);
     Outcome::Paired(Timeline {
         request_ns,
         request_syscall,
@@ -181,7 +182,8 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
         write_exit_ns,
         writer_pid: writer,
         writer_comm: comm.clone(),
-        latency_ns: write_exit_ns - start,
+        latency_ns: write_exit_ns.saturating_sub(trial.start_ns),
+        daemon_latency_ns: request_ns.map(|r| write_exit_ns - r),
     })
 }
 
@@ -241,7 +243,8 @@ mod tests {
         assert_eq!(t.exec_ns, Some(5_000));
         assert_eq!(t.first_write_ns, 9_000, "memsw is runc's first write");
         assert_eq!((t.write_enter_ns, t.write_exit_ns), (10_000, 10_700));
-        assert_eq!(t.latency_ns, 10_700 - 1_100);
+        assert_eq!(t.latency_ns, 10_700, "from the client's start");
+        assert_eq!(t.daemon_latency_ns, Some(10_700 - 1_100));
         assert_eq!((t.writer_pid, t.writer_comm.as_str()), (RUNC, "runc"));
     }
 
@@ -251,7 +254,7 @@ mod tests {
         let results = pair(&[trial(Route::Raw, "536879104", 1_000, 2_000)], &events, &actors());
         assert_eq!(results[0].latency_ns(), Some(900));
         let Outcome::Paired(t) = &results[0].outcome else { panic!() };
-        assert_eq!((t.request_ns, t.exec_ns), (None, None));
+        assert_eq!((t.request_ns, t.exec_ns, t.daemon_latency_ns), (None, None, None));
     }
 
     #[test]
@@ -299,8 +302,8 @@ mod tests {
         let trials =
             [trial(Route::DockerCli, "268439552", 0, 20_000), trial(Route::DockerCli, "536879104", 50_000, 70_000)];
         let results = pair(&trials, &decode(&raw), &actors());
-        assert_eq!(results[0].latency_ns(), Some(9_600));
-        assert_eq!(results[1].latency_ns(), Some(9_600));
+        assert_eq!(results[0].latency_ns(), Some(10_700));
+        assert_eq!(results[1].latency_ns(), Some(10_700));
         let Outcome::Paired(t) = &results[1].outcome else { panic!() };
         assert_eq!(t.request_ns, Some(51_100));
         // Same value again, but outside the second trial's window: not taken.

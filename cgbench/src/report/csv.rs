@@ -4,7 +4,7 @@
 use super::Report;
 use crate::pairing::Outcome;
 
-const HEADER: &str = "index,route,resource,target_file,target_value,status,reason,start_ns,request_ns,request_syscall,exec_ns,first_write_ns,write_enter_ns,write_exit_ns,end_ns,writer_pid,writer_comm,latency_ns";
+const HEADER: &str = "index,route,resource,target_file,target_value,status,reason,start_ns,request_ns,request_syscall,exec_ns,first_write_ns,write_enter_ns,write_exit_ns,end_ns,writer_pid,writer_comm,latency_ns,daemon_latency_ns";
 
 /// RFC 4180 quoting, only where a field needs it.
 fn field(value: &str) -> String {
@@ -48,6 +48,7 @@ pub fn render(r: &Report) -> String {
             opt(timeline.map(|t| t.writer_pid)),
             opt(timeline.map(|t| t.writer_comm.clone())),
             opt(timeline.map(|t| t.latency_ns)),
+            opt(timeline.and_then(|t| t.daemon_latency_ns)),
         ];
         out.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
         out.push('\n');

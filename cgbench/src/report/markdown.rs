@@ -23,9 +23,12 @@ pub fn render(r: &Report) -> String {
         r.config.seed
     );
     out.push_str(
-        "| route | resource | n | mean ± σ | median [95% CI] | p90 | p99 | p99.9 | min | max | unpaired | failed |\n",
+        "Latency: the caller starts → the kernel has applied the limit. Last column: dockerd has the request → applied (the original script's span), median.\n\n",
     );
-    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    out.push_str(
+        "| route | resource | n | mean ± σ | median [95% CI] | p90 | p99 | p99.9 | min | max | unpaired | failed | dockerd → applied |\n",
+    );
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for g in &r.groups {
         let stats = match &g.summary {
             Some(s) => format!(
@@ -44,7 +47,15 @@ pub fn render(r: &Report) -> String {
             ),
             None => "0 | | | | | | | |".to_owned(),
         };
-        let _ = writeln!(out, "| {} | {} | {stats} | {} | {} |", g.route.label(), g.resource, g.unpaired, g.failed);
+        let daemon = g.daemon_summary.map(|d| format_ns(d.median_ns)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {stats} | {} | {} | {daemon} |",
+            g.route.label(),
+            g.resource,
+            g.unpaired,
+            g.failed
+        );
     }
     out.push_str(
         "\n### Where the time goes\n\n| route | resource | stage | n | median | p99 |\n|---|---|---|--:|--:|--:|\n",

@@ -52,6 +52,8 @@ pub struct Group {
     pub resource: Resource,
     /// Over paired trials only; `None` when none was paired.
     pub summary: Option<Summary>,
+    /// Docker routes: the span from dockerd having the request to the limit applied.
+    pub daemon_summary: Option<Summary>,
     pub stages: Vec<StageSummary>,
     pub unpaired: usize,
     pub failed: usize,
@@ -165,10 +167,19 @@ fn group(trials: &[TrialResult]) -> Vec<Group> {
                 .filter(|t| t.trial.planned.route == route && t.trial.planned.limit.resource() == resource)
                 .collect();
             let latencies: Vec<f64> = of_group.iter().filter_map(|t| t.latency_ns()).map(|ns| ns as f64).collect();
+            let daemon: Vec<f64> = of_group
+                .iter()
+                .filter_map(|t| match &t.outcome {
+                    Outcome::Paired(timeline) => timeline.daemon_latency_ns,
+                    _ => None,
+                })
+                .map(|ns| ns as f64)
+                .collect();
             Group {
                 route,
                 resource,
                 summary: summarize(&latencies),
+                daemon_summary: summarize(&daemon),
                 stages: stages::summarize(route, &of_group),
                 unpaired: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Unpaired { .. })).count(),
                 failed: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Failed { .. })).count(),
@@ -213,17 +224,20 @@ pub mod fixtures {
         let docker = route.via_docker();
         let outcome = match latency {
             Some(latency) => {
-                let request = start + 20_000_000 * u64::from(docker);
+                // The client's start-up takes 40 % of a docker trial, dockerd and runc the rest.
+                let request = start + latency * 2 / 5 * u64::from(docker);
+                let applied = start + latency;
                 Outcome::Paired(Timeline {
                     request_ns: docker.then_some(request),
                     request_syscall: docker.then(|| "read".into()),
-                    exec_ns: docker.then_some(request + latency / 2),
-                    first_write_ns: request + latency - latency / 20 - 1_000,
-                    write_enter_ns: request + latency - 1_000,
-                    write_exit_ns: request + latency,
+                    exec_ns: docker.then_some(request + (applied - request) / 2),
+                    first_write_ns: applied - latency / 20 - 1_000,
+                    write_enter_ns: applied - 1_000,
+                    write_exit_ns: applied,
                     writer_pid: if docker { 4242 } else { 1000 },
                     writer_comm: if docker { "runc" } else { "cgbench" }.into(),
                     latency_ns: latency,
+                    daemon_latency_ns: docker.then_some(applied - request),
                 })
             }
             None => Outcome::Unpaired { reason: format!("no write of {value} to {file} was seen") },
@@ -233,7 +247,7 @@ pub mod fixtures {
                 planned: PlannedTrial { index, route, limit, warmup: false },
                 target: Target { file: file.into(), value, cgroup: Default::default() },
                 start_ns: start,
-                end_ns: start + 60_000_000,
+                end_ns: start + latency.map_or(60_000_000, |l| l + l / 5),
             },
             outcome,
         }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Group, Report};
-use crate::{plan::Route, stats::OUTLIER_Z, units::format_ns};
+use crate::{stats::OUTLIER_Z, units::format_ns};
 
 const BAR_WIDTH: f64 = 40.0;
 
@@ -40,6 +40,18 @@ pub fn render(r: &Report) -> String {
         }
     }
     out.push('\n');
+    let daemon: Vec<String> = r
+        .groups
+        .iter()
+        .filter_map(|g| Some(format!("{} {} {}", g.route.label(), g.resource, format_ns(g.daemon_summary?.median_ns))))
+        .collect();
+    if !daemon.is_empty() {
+        let _ = writeln!(
+            out,
+            "dockerd has the request → limit applied (the original script's span), medians: {}",
+            daemon.join(" · ")
+        );
+    }
     if !r.speedups.is_empty() {
         let ratios: Vec<String> =
             r.speedups.iter().map(|s| format!("{} {} ×{:.0}", s.route.label(), s.resource, s.median_ratio)).collect();
@@ -67,9 +79,7 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "spans: {} = dockerd has the request → the kernel has applied the limit; {} = cgbench starts writing → the kernel has applied the limit",
-        Route::DockerCli.label(),
-        Route::Raw.label()
+        "span: the caller starts (docker CLI spawned, API call made, cgbench writes) → the kernel has applied the limit"
     );
     out
 }
