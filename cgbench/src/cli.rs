@@ -28,6 +28,30 @@ pub enum Command {
     Compare(CompareArgs),
     /// Build cgbench's target image from docker/ if it is missing (no registry needed) and print its tag.
     Image,
+    /// What cgbench itself costs: probe overhead, filtering, start-up, memory (cargo xtask bench).
+    #[command(hide = true)]
+    Bench(BenchArgs),
+    /// The benchmark's write storm (an internal helper process).
+    #[command(hide = true)]
+    Storm { cgroup_file: PathBuf, plain_file: PathBuf, millis: u64 },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "bench.json")]
+    pub out: PathBuf,
+    /// Writes per side and per mode for the overhead figures.
+    #[arg(long, default_value_t = 20_000)]
+    pub writes: usize,
+    /// Writes per block; sides alternate block by block.
+    #[arg(long, default_value_t = 2_000)]
+    pub block: usize,
+    /// Length of each write storm, in seconds.
+    #[arg(long, default_value_t = 3)]
+    pub storm_seconds: u64,
+    /// Skip the runs of `cgbench compare` (start-up, efficiency, memory).
+    #[arg(long)]
+    pub skip_runs: bool,
 }
 
 /// Bad command-line input: reported on one line with exit code 2, before anything is touched.

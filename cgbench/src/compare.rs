@@ -115,7 +115,9 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         None => Subject::New(docker.ensure_image(opts.image.as_deref()).await?),
     };
     // Probes first: a kernel that refuses them must not cost a container.
+    let load_start = monotonic_ns();
     let mut probes = Probes::load()?;
+    let probe_load_ns = monotonic_ns() - load_start;
     let (container, limits, image) = match subject {
         Subject::Existing(container, limits) => (container, limits, "(existing container)".to_owned()),
         Subject::New(image) => {
@@ -146,6 +148,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         docker_cli: opts.docker_cli.clone(),
         docker_cli_version: cli_version,
         probe_method: probe_method.into(),
+        probe_load_ns,
         image,
         container_id: container.id.clone(),
         container_name: container.name.clone(),

@@ -1,6 +1,7 @@
 //! cgbench: measures, with eBPF, how long a container's limit change takes to be enforced by the
 //! kernel. Data flows one way: probes → events → pairing → statistics → report.
 
+pub mod bench;
 pub mod btf;
 pub mod cgroup;
 pub mod cli;

@@ -7,6 +7,7 @@ use std::{
 };
 
 use cgbench::{
+    bench,
     cli::{Cli, Command, Usage},
     compare::{self, Interrupted},
     docker::DockerHost,
@@ -81,6 +82,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => {
+            let options = bench::Options {
+                out: args.out,
+                writes: args.writes,
+                block: args.block.max(1),
+                storm: std::time::Duration::from_secs(args.storm_seconds),
+                skip_runs: args.skip_runs,
+            };
+            print!("{}", bench::run(&options)?);
+            Ok(())
+        }
+        Command::Storm { cgroup_file, plain_file, millis } => bench::storm_child(&cgroup_file, &plain_file, millis),
         Command::Image => {
             let docker = DockerHost::connect().await?;
             println!("{}", docker.ensure_image(None).await?);

@@ -7,10 +7,7 @@
 use probe_common::CgroupKey;
 use serde::Serialize;
 
-use crate::{
-    events::KernelEvent,
-    plan::{PlannedTrial, Route},
-};
+use crate::{events::KernelEvent, plan::PlannedTrial};
 
 /// The write that enforces a trial's limit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

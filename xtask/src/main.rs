@@ -3,6 +3,7 @@
 //!   cargo xtask setup              install and start what is missing (run as root)
 //!   cargo xtask compare [ARGS...]  setup, build cgbench (release) and run `cgbench compare ARGS`
 //!   cargo xtask test [ARGS...]     setup, then run the whole test suite (unit and integration)
+//!   cargo xtask bench [ARGS...]    setup, build (release) and benchmark cgbench itself → bench.json
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -27,8 +28,9 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("compare") => setup().and_then(|()| compare(&args[1..])),
         Some("test") => setup().and_then(|()| test(&args[1..])),
+        Some("bench") => setup().and_then(|()| bench(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args]");
+            eprintln!("usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args] | bench [args]");
             return ExitCode::from(2);
         }
     };
@@ -208,9 +210,19 @@ fn tracefs() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn compare(args: &[String]) -> anyhow::Result<()> {
+fn cgbench_release(subcommand: &str, args: &[String]) -> anyhow::Result<()> {
     run(Command::new("cargo").current_dir(root()).args(["build", "--release", "--package", "cgbench"]))?;
-    run(Command::new(root().join("target/release/cgbench")).arg("compare").args(args))
+    run(Command::new(root().join("target/release/cgbench")).arg(subcommand).args(args))
+}
+
+fn compare(args: &[String]) -> anyhow::Result<()> {
+    cgbench_release("compare", args)
+}
+
+/// The target image is built first so that start-up is measured without it.
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    cgbench_release("image", &[])?;
+    cgbench_release("bench", args)
 }
 
 /// Runs the suite one test at a time (integration tests share the daemon and the host's

@@ -30,6 +30,8 @@ pub struct Environment {
     pub docker_cli: String,
     pub docker_cli_version: String,
     pub probe_method: String,
+    /// Time to load and attach every probe.
+    pub probe_load_ns: u64,
     pub image: String,
     pub container_id: String,
     pub container_name: String,
@@ -284,6 +286,7 @@ pub mod fixtures {
             docker_cli: "docker".into(),
             docker_cli_version: "28.2.2".into(),
             probe_method: "tracepoints".into(),
+            probe_load_ns: 1_400_000,
             image: "cgbench-target:0123456789abcdef".into(),
             container_id: "4f1c".into(),
             container_name: "cgbench-1000".into(),

@@ -1,0 +1,383 @@
+//! `cgbench bench` (hidden; `cargo xtask bench` runs it): what the instrument itself costs.
+//! Figures, not assertions: the machines are shared and noisy, so every number is a median or
+//! a ratio of medians, printed and written to `bench.json`.
+//!
+//! 1. Probe overhead on raw cgroup writes, probes attached versus detached, in interleaved blocks.
+//! 2. Kernel filtering under a write storm on an unrelated cgroup, and event loss when the storm
+//!    hits the target itself.
+//! 3. Start-up: exec to first trial, and probe load + attach.
+//! 4. Whole-run efficiency and 5. peak memory, from real `cgbench compare` runs.
+
+use std::{
+    fs::File,
+    io::Write as _,
+    os::unix::fs::FileExt as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, ensure};
+use serde_json::{Value, json};
+
+use crate::{
+    cgroup::{self, Host},
+    clock::monotonic_ns,
+    compare::ensure_root,
+    events::KernelEvent,
+    probes::Probes,
+    stats::percentile,
+    units::format_ns,
+};
+
+pub struct Options {
+    pub out: PathBuf,
+    /// Writes per side (attached, detached) and per mode (open+write+close, kept open).
+    pub writes: usize,
+    pub block: usize,
+    pub storm: Duration,
+    /// Skip the `cgbench compare` runs (start-up, efficiency, memory), which need Docker.
+    pub skip_runs: bool,
+}
+
+const VALUES: [&str; 2] = ["268435456", "268439552"];
+
+/// A memory cgroup made for the benchmark and removed when it ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> anyhow::Result<Scratch> {
+        let host = Host::detect()?;
+        let own = host.files_of(&std::fs::read_to_string("/proc/self/cgroup")?)?;
+        let path = own.memory.path.join(format!("cgbench-bench-{}-{name}", std::process::id()));
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Scratch(path))
+    }
+
+    /// The memory limit file: `memory.limit_in_bytes` on v1, `memory.max` on v2.
+    fn limit_file(&self) -> PathBuf {
+        let v1 = self.0.join("memory.limit_in_bytes");
+        if v1.exists() { v1 } else { self.0.join("memory.max") }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Probes watching `target`, with this process as a writer, and — like runc — any program
+/// named `cgbench` that execs from now on (the storm process).
+fn attach(target: &Path) -> anyhow::Result<Probes> {
+    let mut probes = Probes::load()?;
+    probes.watch_writer(std::process::id())?;
+    probes.watch_writer_comm("cgbench")?;
+    probes.watch_cgroup(cgroup::dir_key(target)?)?;
+    Ok(probes)
+}
+
+/// Per-write latencies (ns) of `n` writes, alternating two values.
+fn time_writes(path: &Path, n: usize, kept_open: Option<&File>) -> anyhow::Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let value = VALUES[i % 2].as_bytes();
+        let start = monotonic_ns();
+        match kept_open {
+            Some(file) => {
+                file.write_at(value, 0)?;
+            }
+            None => {
+                let mut file = File::options().write(true).open(path)?;
+                file.write_all(value)?;
+            }
+        }
+        out.push(monotonic_ns() - start);
+    }
+    Ok(out)
+}
+
+fn quantiles(mut v: Vec<u64>) -> (f64, f64, usize) {
+    v.sort_unstable();
+    let f: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+    (percentile(&f, 50.0), percentile(&f, 99.0), f.len())
+}
+
+/// 1. A B A B …: detached, then attached with the full capture path (cgbench is a writer and the
+/// cgroup is a target), so both sides see the same machine drift.
+fn probe_overhead(opts: &Options) -> anyhow::Result<Value> {
+    let scratch = Scratch::new("overhead")?;
+    let file = scratch.limit_file();
+    let kept = File::options().write(true).open(&file)?;
+    let mut results = serde_json::Map::new();
+    for (mode, kept_open) in [("open_write_close", None), ("kept_open_pwrite", Some(&kept))] {
+        let (mut detached, mut attached) = (Vec::new(), Vec::new());
+        let mut delivered = 0usize;
+        while attached.len() < opts.writes {
+            detached.extend(time_writes(&file, opts.block, kept_open)?);
+            let mut probes = attach(&scratch.0)?;
+            attached.extend(time_writes(&file, opts.block, kept_open)?);
+            delivered += probes.drain().len();
+            ensure!(probes.lost()? == 0, "the ring buffer overflowed during the overhead blocks");
+        }
+        ensure!(delivered == attached.len(), "the probes reported {delivered} of {} writes", attached.len());
+        let (d_med, d_p99, n) = quantiles(detached);
+        let (a_med, a_p99, _) = quantiles(attached);
+        results.insert(
+            mode.into(),
+            json!({"writes_per_side": n, "detached_median_ns": d_med, "detached_p99_ns": d_p99,
+                   "attached_median_ns": a_med, "attached_p99_ns": a_p99, "median_ratio": a_med / d_med,
+                   "events_delivered": delivered}),
+        );
+    }
+    Ok(Value::Object(results))
+}
+
+/// The storm: a child process (`cgbench storm`) writing as fast as it can. It becomes a writer
+/// when it execs, as runc would, so only the cgroup filter stands between it and the ring buffer.
+fn storm(cgroup_file: &Path, plain_file: &Path, duration: Duration) -> anyhow::Result<std::process::Child> {
+    Command::new(std::env::current_exe()?)
+        .arg("storm")
+        .arg(cgroup_file)
+        .arg(plain_file)
+        .arg(duration.as_millis().to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the storm process")
+}
+
+fn storm_writes(child: std::process::Child) -> anyhow::Result<u64> {
+    let out = child.wait_with_output()?;
+    ensure!(out.status.success(), "the storm process failed");
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+fn cpu_ns() -> u64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// 2. Filtering: the storm hits an unrelated cgroup and a plain file while cgbench writes to its
+/// target once a millisecond. Loss: the storm hits the target itself.
+fn filtering(opts: &Options) -> anyhow::Result<Value> {
+    let target = Scratch::new("target")?;
+    let unrelated = Scratch::new("unrelated")?;
+    let plain = std::env::temp_dir().join(format!("cgbench-bench-{}.txt", std::process::id()));
+
+    let mut probes = attach(&target.0)?;
+    let child = storm(&unrelated.limit_file(), &plain, opts.storm)?;
+    let (wall0, cpu0) = (Instant::now(), cpu_ns());
+    let mut own = 0u64;
+    let mut delivered: Vec<KernelEvent> = Vec::new();
+    while wall0.elapsed() < opts.storm {
+        time_writes(&target.limit_file(), 1, None)?;
+        own += 1;
+        delivered.extend(probes.drain());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (wall, cpu) = (wall0.elapsed(), cpu_ns() - cpu0);
+    let storm_count = storm_writes(child)?;
+    delivered.extend(probes.drain());
+    let foreign = delivered
+        .iter()
+        .filter(|e| match e {
+            KernelEvent::Write { tgid, .. } => *tgid != std::process::id(),
+            // The storm's exec is expected: it is what makes the storm a writer.
+            KernelEvent::Exec { .. } => false,
+            KernelEvent::Request { .. } => true,
+        })
+        .count();
+    let own_writes =
+        delivered.len() - foreign - delivered.iter().filter(|e| matches!(e, KernelEvent::Exec { .. })).count();
+    let filtered = json!({
+        "target_events_delivered": own_writes,
+        "storm_writes": storm_count, "storm_writes_per_s": storm_count as f64 / wall.as_secs_f64(),
+        "target_writes": own, "events_delivered": delivered.len(), "foreign_events_delivered": foreign,
+        "lost_events": probes.lost()?, "cgbench_cpu_percent": cpu as f64 / wall.as_nanos() as f64 * 100.0,
+    });
+    drop(probes);
+
+    let mut probes = attach(&target.0)?;
+    let child = storm(&target.limit_file(), &plain, opts.storm)?;
+    let (wall0, cpu0) = (Instant::now(), cpu_ns());
+    let mut drained = 0usize;
+    let writes = |events: Vec<KernelEvent>| events.iter().filter(|e| matches!(e, KernelEvent::Write { .. })).count();
+    while wall0.elapsed() < opts.storm {
+        drained += writes(probes.drain());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let storm_count = storm_writes(child)?;
+    let (wall, cpu) = (wall0.elapsed(), cpu_ns() - cpu0);
+    drained += writes(probes.drain());
+    let lost = probes.lost()?;
+    let _ = std::fs::remove_file(&plain);
+    Ok(json!({
+        "unrelated_storm": filtered,
+        "target_storm": {
+            "storm_writes": storm_count, "storm_writes_per_s": storm_count as f64 / wall.as_secs_f64(),
+            "events_delivered": drained, "lost_events": lost,
+            "accounted_for": drained as u64 + lost,
+            "cgbench_cpu_percent": cpu as f64 / wall.as_nanos() as f64 * 100.0,
+        }
+    }))
+}
+
+/// Runs `cgbench compare ARGS --json` and returns its report, the wall time, the spawn time
+/// (CLOCK_MONOTONIC) and the child's peak RSS in KiB.
+fn compare_run(args: &[&str]) -> anyhow::Result<(Value, Duration, u64, i64)> {
+    let json = std::env::temp_dir().join(format!("cgbench-bench-run-{}.json", std::process::id()));
+    let spawn_ns = monotonic_ns();
+    let wall0 = Instant::now();
+    let child = Command::new(std::env::current_exe()?)
+        .arg("compare")
+        .args(args)
+        .args(["--quiet", "--json"])
+        .arg(&json)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; valid out-pointers.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall = wall0.elapsed();
+    ensure!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "cgbench compare {args:?} failed");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+    std::fs::remove_file(&json)?;
+    Ok((report, wall, spawn_ns, usage.ru_maxrss))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 50.0)
+}
+
+/// 3–5. Real runs of `cgbench compare`.
+fn runs() -> anyhow::Result<Value> {
+    let (mut to_first_trial, mut probe_load) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let (report, _, spawn_ns, _) = compare_run(&["--iterations", "1", "--warmup", "0", "--paths", "raw"])?;
+        let first = report["trials"][0]["start_ns"].as_u64().context("no trial in the start-up run")?;
+        to_first_trial.push((first - spawn_ns) as f64);
+        probe_load.push(report["environment"]["probe_load_ns"].as_f64().unwrap_or(f64::NAN));
+    }
+
+    let (full, wall, _, full_rss) = compare_run(&["--iterations", "1000"])?;
+    let trials = full["trials"].as_array().context("no trials")?;
+    let in_trials: u64 =
+        trials.iter().map(|t| t["end_ns"].as_u64().unwrap_or(0) - t["start_ns"].as_u64().unwrap_or(0)).sum();
+    let latencies: u64 = trials.iter().filter_map(|t| t["outcome"]["latency_ns"].as_u64()).sum();
+
+    let (_, _, _, rss_1k) = compare_run(&["--iterations", "1000", "--paths", "raw,raw-open"])?;
+    let (_, _, _, rss_10k) = compare_run(&["--iterations", "10000", "--paths", "raw,raw-open"])?;
+    Ok(json!({
+        "startup": {"runs": 5, "exec_to_first_trial_median_ns": median(to_first_trial), "probe_load_attach_median_ns": median(probe_load)},
+        "efficiency_1000_iterations": {
+            "wall_ns": wall.as_nanos() as u64, "sum_of_trial_spans_ns": in_trials, "sum_of_latencies_ns": latencies,
+            "wall_over_trial_spans": wall.as_nanos() as f64 / in_trials as f64,
+            "wall_over_latencies": wall.as_nanos() as f64 / latencies as f64,
+        },
+        "memory": {
+            "peak_rss_kib_1000_all_routes": full_rss,
+            "peak_rss_kib_1000_raw_routes": rss_1k, "peak_rss_kib_10000_raw_routes": rss_10k,
+        }
+    }))
+}
+
+pub fn run(opts: &Options) -> anyhow::Result<String> {
+    ensure_root()?;
+    let overhead = probe_overhead(opts)?;
+    let filtering = filtering(opts)?;
+    let runs = if opts.skip_runs { Value::Null } else { runs()? };
+    let doc = json!({
+        "schema_version": 1,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "probe_overhead": overhead, "filtering": filtering, "runs": runs,
+    });
+    std::fs::write(&opts.out, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("writing {}", opts.out.display()))?;
+    Ok(table(&doc))
+}
+
+fn table(doc: &Value) -> String {
+    let ns = |v: &Value| v.as_f64().map_or("n/a".to_owned(), format_ns);
+    let mut out =
+        format!("cgbench bench · kernel {} · {} CPUs\n\n", doc["kernel"].as_str().unwrap_or("?"), doc["cpus"]);
+    out.push_str("probe overhead on raw writes (interleaved blocks)      detached median/p99   attached median/p99   ratio of medians (target ≤ 1.05)\n");
+    for mode in ["open_write_close", "kept_open_pwrite"] {
+        let m = &doc["probe_overhead"][mode];
+        out.push_str(&format!(
+            "  {:<20} {:>6} writes/side          {:>9} / {:<9}   {:>9} / {:<9}   {:.3}\n",
+            mode,
+            m["writes_per_side"],
+            ns(&m["detached_median_ns"]),
+            ns(&m["detached_p99_ns"]),
+            ns(&m["attached_median_ns"]),
+            ns(&m["attached_p99_ns"]),
+            m["median_ratio"].as_f64().unwrap_or(f64::NAN)
+        ));
+    }
+    let u = &doc["filtering"]["unrelated_storm"];
+    out.push_str(&format!(
+        "\nstorm on an unrelated cgroup + a plain file: {:.0} writes/s · foreign events delivered {} (target 0) · lost {} (target 0) · cgbench CPU {:.1} %\n",
+        u["storm_writes_per_s"].as_f64().unwrap_or(0.0),
+        u["foreign_events_delivered"],
+        u["lost_events"],
+        u["cgbench_cpu_percent"].as_f64().unwrap_or(0.0)
+    ));
+    let t = &doc["filtering"]["target_storm"];
+    out.push_str(&format!(
+        "storm on the target itself: {:.0} writes/s · delivered {} + lost {} = {} of {} writes · cgbench CPU {:.1} %\n",
+        t["storm_writes_per_s"].as_f64().unwrap_or(0.0),
+        t["events_delivered"],
+        t["lost_events"],
+        t["accounted_for"],
+        t["storm_writes"],
+        t["cgbench_cpu_percent"].as_f64().unwrap_or(0.0)
+    ));
+    let r = &doc["runs"];
+    if !r.is_null() {
+        out.push_str(&format!(
+            "\nstart-up (median of 5): exec → first trial {} (target ≤ 1 s) · probe load + attach {}\n",
+            ns(&r["startup"]["exec_to_first_trial_median_ns"]),
+            ns(&r["startup"]["probe_load_attach_median_ns"])
+        ));
+        let e = &r["efficiency_1000_iterations"];
+        out.push_str(&format!(
+            "1000-iteration run (all routes): wall {} · Σ trial spans {} · wall/Σ spans {:.3} (target ≤ 1.15) · wall/Σ latencies {:.3}\n",
+            ns(&e["wall_ns"]),
+            ns(&e["sum_of_trial_spans_ns"]),
+            e["wall_over_trial_spans"].as_f64().unwrap_or(f64::NAN),
+            e["wall_over_latencies"].as_f64().unwrap_or(f64::NAN)
+        ));
+        let m = &r["memory"];
+        out.push_str(&format!(
+            "peak RSS: 1000 iterations all routes {} MiB (target ≤ 50) · raw routes 1000 → 10000 iterations: {} → {} MiB\n",
+            m["peak_rss_kib_1000_all_routes"].as_f64().unwrap_or(0.0) / 1024.0,
+            m["peak_rss_kib_1000_raw_routes"].as_f64().unwrap_or(0.0) / 1024.0,
+            m["peak_rss_kib_10000_raw_routes"].as_f64().unwrap_or(0.0) / 1024.0
+        ));
+    }
+    out
+}
+
+/// The storm process: pwrite at full speed, alternating a cgroup file and a plain file, for
+/// `millis`; prints how many cgroup writes it made.
+pub fn storm_child(cgroup_file: &Path, plain_file: &Path, millis: u64) -> anyhow::Result<()> {
+    let cgroup = File::options().write(true).open(cgroup_file)?;
+    let plain = File::create(plain_file)?;
+    let deadline = Instant::now() + Duration::from_millis(millis);
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        for _ in 0..256 {
+            cgroup.write_at(VALUES[(n % 2) as usize].as_bytes(), 0)?;
+            plain.write_at(b"x", 0)?;
+            n += 1;
+        }
+    }
+    println!("{n}");
+    Ok(())
+}
