@@ -187,7 +187,7 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{events::fixtures::*, resource::Limit};
+    use crate::{events::fixtures::*, plan::Route, resource::Limit};
 
     const ME: u32 = 1000;
     const RUNC: u32 = 2000;
