@@ -18,7 +18,9 @@ pub const EVENT_EXEC: u32 = 2;
 pub const EVENT_WRITE: u32 = 3;
 
 /// One kernel observation. Writes and reads carry both syscall entry and exit times so a single
-/// record says when the kernel was asked and when it was done.
+/// record says when the kernel was asked and when it was done. Events are built in place in the
+/// ring buffer without zeroing: a field that a kind does not use is unspecified, `name` ends at
+/// its NUL, and only `min(count, DATA_LEN)` bytes of `data` are meaningful.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Event {
@@ -41,9 +43,9 @@ pub struct Event {
     pub fd: u32,
     pub _pad: u32,
     pub comm: [u8; COMM_LEN],
-    /// File name (the dentry's name), NUL-padded.
+    /// File name (the dentry's name), NUL-terminated.
     pub name: [u8; NAME_LEN],
-    /// The first bytes written (the new limit) or read (the request line), NUL-padded.
+    /// The first bytes written (the new limit) or read (the request line).
     pub data: [u8; DATA_LEN],
 }
 

@@ -18,7 +18,7 @@ use aya_ebpf::{
         bpf_probe_read_kernel_str_bytes, bpf_probe_read_user, bpf_probe_read_user_buf,
     },
     macros::{map, tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::TracePointContext,
 };
 use probe_common::{COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets};
@@ -62,9 +62,24 @@ static WRITERS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
 #[map]
 static TARGETS: HashMap<CgroupKey, u8> = HashMap::with_max_entries(64, 0);
 
+/// What a write's entry learned, kept until its exit. Small on purpose: the event itself is
+/// built at exit directly in the ring buffer, after the exit timestamp is taken.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct PendingWrite {
+    enter_ns: u64,
+    buf: u64,
+    count: u64,
+    /// The file's dentry name (`const unsigned char *`).
+    name: u64,
+    cgroup: CgroupKey,
+    fd: u32,
+    syscall_nr: u32,
+}
+
 /// A write between its syscall entry and exit, by pid_tgid.
 #[map]
-static PENDING_WRITES: LruHashMap<u64, Event> = LruHashMap::with_max_entries(1024, 0);
+static PENDING_WRITES: LruHashMap<u64, PendingWrite> = LruHashMap::with_max_entries(1024, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -80,10 +95,6 @@ struct PendingRead {
 
 #[map]
 static PENDING_READS: LruHashMap<u64, PendingRead> = LruHashMap::with_max_entries(1024, 0);
-
-/// Per-CPU room to build an event: it is too large for the 512-byte eBPF stack.
-#[map]
-static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
 
 // Layout of syscall tracepoint records (`struct trace_event_raw_sys_enter`/`_exit`): 8 bytes of
 // common fields, the syscall number, then six 8-byte arguments or the return value.
@@ -119,29 +130,36 @@ fn uread<T>(addr: u64) -> Res<T> {
     unsafe { bpf_probe_read_user(addr as *const T) }.map_err(i64::from)
 }
 
-/// An empty event in this CPU's scratch slot. Zeroed as whole 8-byte words: names and values are
-/// NUL-padded, and a byte loop would cost more on every write.
+/// A new event, reserved in the ring buffer and with its common fields set; every other field
+/// the user side reads for its kind must be written before `submit`. A full ring buffer counts
+/// the event as lost.
 #[inline(always)]
-fn scratch_event(kind: u32, pid_tgid: u64) -> Res<&'static mut Event> {
-    let ev = SCRATCH.get_ptr_mut(0).ok_or(0i64)?;
-    let ev = unsafe { &mut *ev };
-    let words = ev as *mut Event as *mut u64;
-    for i in 0..core::mem::size_of::<Event>() / 8 {
-        unsafe { words.add(i).write(0) };
+fn reserve(kind: u32, pid_tgid: u64, syscall_nr: u32) -> Option<RingBufEntry<Event>> {
+    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
+        if let Some(lost) = LOST.get_ptr_mut(0) {
+            unsafe { *lost += 1 };
+        }
+        return None;
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        (*ev).kind = kind;
+        (*ev).syscall_nr = syscall_nr;
+        (*ev).tgid = (pid_tgid >> 32) as u32;
+        (*ev).tid = pid_tgid as u32;
+        (*ev).comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
     }
-    ev.kind = kind;
-    ev.tgid = (pid_tgid >> 32) as u32;
-    ev.tid = pid_tgid as u32;
-    ev.comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
-    Ok(ev)
+    Some(entry)
 }
 
+/// Copies up to `DATA_LEN` bytes of user memory into the event; the user side reads only
+/// `min(count, DATA_LEN)` of them.
 #[inline(always)]
-fn submit(ev: &Event) {
-    if EVENTS.output::<Event>(ev, BPF_RB_NO_WAKEUP as u64).is_err()
-        && let Some(lost) = LOST.get_ptr_mut(0)
-    {
-        unsafe { *lost += 1 };
+fn copy_data(ev: *mut Event, buf: u64, count: u64) {
+    let n = if count < DATA_LEN as u64 { count as usize } else { DATA_LEN };
+    if n > 0 {
+        let data = unsafe { &mut (*ev).data };
+        let _ = unsafe { bpf_probe_read_user_buf(buf as *const u8, &mut data[..n]) };
     }
 }
 
@@ -199,20 +217,17 @@ fn write_enter(ctx: &TracePointContext, vectored: bool) -> Res {
         return Ok(());
     }
 
-    let ev = scratch_event(EVENT_WRITE, pid_tgid)?;
-    ev.syscall_nr = unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32;
-    ev.cgroup = cgroup;
-    ev.count = count;
-    ev.fd = fd as u32;
-    let name: u64 = kread(dentry + o.dentry_name)?;
-    let _ = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut ev.name) };
-    let n = if count < DATA_LEN as u64 { count as usize } else { DATA_LEN };
-    if n > 0 {
-        let _ = unsafe { bpf_probe_read_user_buf(buf as *const u8, &mut ev.data[..n]) };
-    }
-    // Taken last so that the probe's own work stays outside the measured span.
-    ev.ts_enter_ns = unsafe { bpf_ktime_get_ns() };
-    PENDING_WRITES.insert(&pid_tgid, ev, 0)?;
+    let pending = PendingWrite {
+        buf,
+        count,
+        name: kread(dentry + o.dentry_name)?,
+        cgroup,
+        fd: fd as u32,
+        syscall_nr: unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32,
+        // Taken last so that the probe's own work stays outside the measured span.
+        enter_ns: unsafe { bpf_ktime_get_ns() },
+    };
+    PENDING_WRITES.insert(&pid_tgid, &pending, 0)?;
     Ok(())
 }
 
@@ -220,14 +235,25 @@ fn write_exit(ctx: &TracePointContext) -> Res {
     // Taken first, for the same reason.
     let ts = unsafe { bpf_ktime_get_ns() };
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(ev) = PENDING_WRITES.get_ptr_mut(&pid_tgid) else {
+    let Some(p) = (unsafe { PENDING_WRITES.get(&pid_tgid) }).copied() else {
         return Ok(());
     };
-    let ev = unsafe { &mut *ev };
-    ev.ts_exit_ns = ts;
-    ev.ret = unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN);
-    submit(ev);
     PENDING_WRITES.remove(&pid_tgid)?;
+    let Some(mut entry) = reserve(EVENT_WRITE, pid_tgid, p.syscall_nr) else {
+        return Ok(());
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        (*ev).ts_enter_ns = p.enter_ns;
+        (*ev).ts_exit_ns = ts;
+        (*ev).ret = ctx.read_at::<i64>(RET).unwrap_or(i64::MIN);
+        (*ev).cgroup = p.cgroup;
+        (*ev).count = p.count;
+        (*ev).fd = p.fd;
+        let _ = bpf_probe_read_kernel_str_bytes(p.name as *const u8, &mut (*ev).name);
+    }
+    copy_data(ev, p.buf, p.count);
+    entry.submit(BPF_RB_NO_WAKEUP as u64);
     Ok(())
 }
 
@@ -331,16 +357,19 @@ fn read_exit(ctx: &TracePointContext) -> Res {
     if head != POST && !split_p && !split_rest {
         return Ok(());
     }
-    let ev = scratch_event(EVENT_REQUEST, pid_tgid)?;
-    ev.syscall_nr = pending.syscall_nr;
-    ev.ts_enter_ns = pending.ts_enter_ns;
-    ev.ts_exit_ns = ts;
-    ev.ret = ret;
-    ev.count = got;
-    ev.fd = pending.fd as u32;
-    let n = if got < DATA_LEN as u64 { got as usize } else { DATA_LEN };
-    let _ = unsafe { bpf_probe_read_user_buf(pending.buf as *const u8, &mut ev.data[..n]) };
-    submit(ev);
+    let Some(mut entry) = reserve(EVENT_REQUEST, pid_tgid, pending.syscall_nr) else {
+        return Ok(());
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        (*ev).ts_enter_ns = pending.ts_enter_ns;
+        (*ev).ts_exit_ns = ts;
+        (*ev).ret = ret;
+        (*ev).count = got;
+        (*ev).fd = pending.fd as u32;
+    }
+    copy_data(ev, pending.buf, got);
+    entry.submit(BPF_RB_NO_WAKEUP as u64);
     Ok(())
 }
 
@@ -367,10 +396,13 @@ pub fn writer_exec(_ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     let _ = WRITERS.insert(&tgid, &1, 0);
-    if let Ok(ev) = scratch_event(EVENT_EXEC, pid_tgid) {
-        ev.ts_enter_ns = ts;
-        ev.ts_exit_ns = ts;
-        submit(ev);
+    if let Some(mut entry) = reserve(EVENT_EXEC, pid_tgid, 0) {
+        let ev = entry.as_mut_ptr();
+        unsafe {
+            (*ev).ts_enter_ns = ts;
+            (*ev).ts_exit_ns = ts;
+        }
+        entry.submit(BPF_RB_NO_WAKEUP as u64);
     }
     0
 }

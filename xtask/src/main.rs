@@ -30,7 +30,9 @@ fn main() -> ExitCode {
         Some("test") => setup().and_then(|()| test(&args[1..])),
         Some("bench") => setup().and_then(|()| bench(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args] | bench [args]");
+            eprintln!(
+                "usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args] | bench [args]"
+            );
             return ExitCode::from(2);
         }
     };
