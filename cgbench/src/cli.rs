@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     compare,
     plan::Route,
+    probes::AttachMethod,
     resource::Limit,
     units::{parse_bytes, parse_cpus, parse_pair},
 };
@@ -26,6 +27,13 @@ pub struct Cli {
 pub enum Command {
     /// Time `docker update` and a direct cgroup write side by side on a fresh container.
     Compare(CompareArgs),
+    /// Check what this host allows (privileges, kernel, BTF, lockdown, attach methods, cgroups,
+    /// Docker); exit 0 only when `compare` can run.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build cgbench's target image from docker/ if it is missing (no registry needed) and print its tag.
     Image,
     /// What cgbench itself costs: probe overhead, filtering, start-up, memory (cargo xtask bench).
@@ -78,6 +86,10 @@ pub struct CompareArgs {
     /// (write to a kept-open file).
     #[arg(long, default_value = "cli,api,raw,raw-open", value_name = "LIST")]
     pub paths: String,
+    /// How to attach the probes: auto picks the best the kernel permits; a forced method the
+    /// kernel refuses is an error.
+    #[arg(long, default_value = "auto", value_name = "auto|fentry|kprobe|tracepoint")]
+    pub attach: String,
     /// Seed of the shuffled route order (default: from the clock; printed in the report).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -164,6 +176,7 @@ impl CompareArgs {
             iterations: self.iterations,
             warmup: self.warmup,
             routes: Route::parse_list(&self.paths)?,
+            attach: AttachMethod::parse(&self.attach)?,
             seed,
             quiet: self.quiet,
             memory_values,

@@ -20,7 +20,7 @@ use crate::{
     events::{self, KernelEvent},
     pairing::{self, Actors, ExecutedTrial, Target},
     plan::{PlannedTrial, Route, Schedule},
-    probes::Probes,
+    probes::{self, AttachMethod, Probes},
     progress::Progress,
     report::{Environment, Report, RunConfig},
     resource::Limit,
@@ -31,6 +31,8 @@ pub struct Options {
     pub iterations: usize,
     pub warmup: usize,
     pub routes: Vec<Route>,
+    /// `None`: the best method the kernel permits.
+    pub attach: Option<AttachMethod>,
     pub seed: u64,
     pub memory_values: [u64; 2],
     pub cpu_values: [Limit; 2],
@@ -101,7 +103,9 @@ pub fn ensure_root() -> anyhow::Result<()> {
 pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
     ensure_root()?;
     let host = Host::detect()?;
+    let method = probes::choose(opts.attach)?;
     let docker = DockerHost::connect().await?;
+    docker.refuse_rootless().await?;
     let cli_version = if opts.routes.contains(&Route::DockerCli) {
         docker::cli_version(&opts.docker_cli).await?
     } else {
@@ -132,7 +136,6 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         None => docker.remove_container(&container.id).await,
     };
     let lost_events = probes.lost();
-    let probe_method = probes.method;
     drop(probes);
     let (trials, events) = measured?;
     removed?;
@@ -147,7 +150,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         docker_server_version: docker.server_version.clone(),
         docker_cli: opts.docker_cli.clone(),
         docker_cli_version: cli_version,
-        probe_method: probe_method.into(),
+        probe_method: method.name().into(),
         probe_load_ns,
         image,
         container_id: container.id.clone(),

@@ -56,6 +56,18 @@ impl DockerHost {
         Ok(DockerHost { api, server_version: version.version.unwrap_or_else(|| "unknown".into()) })
     }
 
+    /// Rootless Docker runs runc in a user namespace on a delegated cgroup tree: not what cgbench
+    /// measures, and not something it may write to as root on the user's behalf.
+    pub async fn refuse_rootless(&self) -> anyhow::Result<()> {
+        let info = self.api.info().await.map_err(|e| anyhow!("docker info failed: {e}"))?;
+        if info.security_options.unwrap_or_default().iter().any(|o| o.contains("name=rootless")) {
+            bail!(
+                "this Docker daemon is rootless, which cgbench does not support: point DOCKER_HOST at the system daemon"
+            );
+        }
+        Ok(())
+    }
+
     /// The image to run: `requested` if given (it must exist locally), otherwise cgbench's own
     /// target image, built from the embedded context when absent. Its tag carries a hash of the
     /// context so a changed Dockerfile is rebuilt, never reused stale.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod compare;
 pub mod docker;
+pub mod doctor;
 pub mod events;
 pub mod pairing;
 pub mod plan;

@@ -11,11 +11,16 @@ use cgbench::{
     cli::{Cli, Command, Usage},
     compare::{self, Interrupted},
     docker::DockerHost,
+    doctor,
 };
 use clap::Parser as _;
 
 /// Exit codes: 0 success, 1 a failed run, 2 bad usage, 130 interrupted (after cleaning up).
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly instead of panicking. Safe for cleanup: reports are
+    // printed only after the host has been restored.
+    // SAFETY: resetting a signal disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(130)
         }
+        Err(e) if e.is::<DoctorFailed>() => ExitCode::FAILURE,
         Err(e) if e.is::<Usage>() => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -94,6 +100,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Storm { cgroup_file, plain_file, millis } => bench::storm_child(&cgroup_file, &plain_file, millis),
+        Command::Doctor { json } => {
+            let checks = doctor::run().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&checks)?);
+            } else {
+                print!("{}", doctor::render(&checks));
+            }
+            anyhow::ensure!(doctor::can_compare(&checks), DoctorFailed);
+            Ok(())
+        }
         Command::Image => {
             let docker = DockerHost::connect().await?;
             println!("{}", docker.ensure_image(None).await?);
@@ -101,6 +117,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+/// `doctor` found a failing check; it has printed them, so nothing more is said.
+#[derive(Debug)]
+struct DoctorFailed;
+
+impl std::fmt::Display for DoctorFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a doctor check failed")
+    }
+}
+
+impl std::error::Error for DoctorFailed {}
 
 /// SIGINT and SIGTERM stop the run between trials, so cleanup always runs.
 fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {

@@ -3,11 +3,11 @@
 
 use std::{ffi::CString, path::Path};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::TracePoint,
+    programs::{FEntry, KProbe, TracePoint},
 };
 use probe_common::{COMM_LEN, CgroupKey};
 
@@ -65,24 +65,134 @@ impl Drop for TracefsMount {
     }
 }
 
+/// How programs are attached, best first: BTF trampolines cost least, tracepoints load
+/// everywhere (and are the only kind some kernels allow, such as one in lockdown without kprobes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMethod {
+    Fentry,
+    Kprobe,
+    Tracepoint,
+}
+
+impl AttachMethod {
+    pub const LADDER: [AttachMethod; 3] = [AttachMethod::Fentry, AttachMethod::Kprobe, AttachMethod::Tracepoint];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachMethod::Fentry => "fentry/fexit",
+            AttachMethod::Kprobe => "kprobes",
+            AttachMethod::Tracepoint => "tracepoints",
+        }
+    }
+
+    /// Whether cgbench has capture programs of this kind. Only tracepoints so far: fentry and
+    /// kprobe programs exist to ask the kernel what it permits, for `doctor` and `--attach`.
+    pub fn captures(self) -> bool {
+        self == AttachMethod::Tracepoint
+    }
+
+    /// The name `--attach` takes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            AttachMethod::Fentry => "fentry",
+            AttachMethod::Kprobe => "kprobe",
+            AttachMethod::Tracepoint => "tracepoint",
+        }
+    }
+
+    /// `auto` (no forced method) or one of the flags.
+    pub fn parse(text: &str) -> anyhow::Result<Option<AttachMethod>> {
+        if text == "auto" {
+            return Ok(None);
+        }
+        AttachMethod::LADDER
+            .into_iter()
+            .find(|m| m.flag() == text)
+            .map(Some)
+            .ok_or_else(|| anyhow!("--attach: unknown method `{text}`: use auto, fentry, kprobe or tracepoint"))
+    }
+}
+
+/// The function the fentry and kprobe test programs attach to: every cgroup control-file write
+/// goes through it, on v1 and v2.
+const CGROUP_WRITE_FN: &str = "cgroup_file_write";
+
+fn load_object() -> anyhow::Result<Ebpf> {
+    let offsets = Btf::from_sys_fs()?.kernel_offsets()?;
+    EbpfLoader::new()
+        .override_global("OFFSETS", &offsets, true)
+        .load(OBJECT)
+        .map_err(|e| anyhow!("the kernel refused cgbench's eBPF maps or programs: {e}"))
+}
+
+/// Asks the kernel whether it loads and attaches programs of this kind, with the smallest one
+/// (for tracepoints: all of cgbench's). Everything is detached again before this returns.
+pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
+    match method {
+        AttachMethod::Tracepoint => Probes::load().map(drop),
+        AttachMethod::Fentry => {
+            let mut ebpf = load_object()?;
+            let btf = aya::Btf::from_sys_fs()?;
+            let program: &mut FEntry =
+                ebpf.program_mut("doctor_fentry").context("doctor_fentry missing")?.try_into()?;
+            program.load(CGROUP_WRITE_FN, &btf).map_err(|e| anyhow!("{}", load_refusal(&e)))?;
+            program.attach().map_err(|e| anyhow!("{}", error_chain(&e)))?;
+            Ok(())
+        }
+        AttachMethod::Kprobe => {
+            let mut ebpf = load_object()?;
+            let program: &mut KProbe =
+                ebpf.program_mut("doctor_kprobe").context("doctor_kprobe missing")?.try_into()?;
+            program.load().map_err(|e| anyhow!("{}", load_refusal(&e)))?;
+            program.attach(CGROUP_WRITE_FN, 0).map_err(|e| {
+                let why = error_chain(&e);
+                if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+                    anyhow!("{why}")
+                } else {
+                    anyhow!("{why} (no kprobe PMU: the kernel is built without CONFIG_KPROBES)")
+                }
+            })?;
+            Ok(())
+        }
+    }
+}
+
+/// The method a run uses: the best one cgbench captures with that the kernel permits, or the
+/// one forced with `--attach`, refused with the reason and the alternative.
+pub fn choose(forced: Option<AttachMethod>) -> anyhow::Result<AttachMethod> {
+    let Some(method) = forced else {
+        return Ok(AttachMethod::LADDER.into_iter().find(|m| m.captures()).expect("tracepoints capture"));
+    };
+    if let Err(e) = kernel_permits(method) {
+        bail!(
+            "--attach {}: this kernel refuses {} ({e:#}): use --attach tracepoint or auto",
+            method.flag(),
+            method.name()
+        );
+    }
+    if !method.captures() {
+        bail!(
+            "--attach {}: this kernel permits {}, but cgbench's capture programs exist only as tracepoints so far: use --attach tracepoint or auto",
+            method.flag(),
+            method.name()
+        );
+    }
+    Ok(method)
+}
+
 pub struct Probes {
     // Field order is drop order: programs detach before tracefs is unmounted.
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     _tracefs: Option<TracefsMount>,
-    /// How the programs are attached, for the report.
-    pub method: &'static str,
 }
 
 impl Probes {
     /// Loads and attaches every program. Any refusal is an error and leaves nothing attached.
     pub fn load() -> anyhow::Result<Probes> {
-        let offsets = Btf::from_sys_fs()?.kernel_offsets()?;
         let tracefs = TracefsMount::ensure()?;
-        let mut ebpf = EbpfLoader::new()
-            .override_global("OFFSETS", &offsets, true)
-            .load(OBJECT)
-            .map_err(|e| anyhow!("the kernel refused cgbench's eBPF maps or programs: {e}"))?;
+        let mut ebpf = load_object()?;
         for (program, category, tracepoints) in ATTACHMENTS {
             let tp: &mut TracePoint = ebpf
                 .program_mut(program)
@@ -97,7 +207,7 @@ impl Probes {
             }
         }
         let events = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map missing")?)?;
-        Ok(Probes { ebpf, events, _tracefs: tracefs, method: "tracepoints" })
+        Ok(Probes { ebpf, events, _tracefs: tracefs })
     }
 
     fn set<K: aya::Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
@@ -144,6 +254,22 @@ impl Probes {
         let map = self.ebpf.map("LOST").context("LOST map missing")?;
         let lost = PerCpuArray::<_, u64>::try_from(map)?;
         Ok(lost.get(&0, 0)?.iter().sum())
+    }
+}
+
+/// A refused `BPF_PROG_LOAD` in one line: the errno, and the verifier's log when it has one.
+fn load_refusal(e: &aya::programs::ProgramError) -> String {
+    match e {
+        aya::programs::ProgramError::LoadError { io_error, verifier_log } => {
+            let log = verifier_log.to_string();
+            let log = log.trim();
+            if log.is_empty() {
+                format!("BPF_PROG_LOAD failed: {io_error}, with an empty verifier log")
+            } else {
+                format!("BPF_PROG_LOAD failed: {io_error}; verifier: {}", log.lines().last().unwrap_or(log))
+            }
+        }
+        other => error_chain(other),
     }
 }
 

@@ -17,9 +17,9 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str_bytes, bpf_probe_read_user, bpf_probe_read_user_buf,
     },
-    macros::{map, tracepoint},
+    macros::{fentry, kprobe, map, tracepoint},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
-    programs::TracePointContext,
+    programs::{FEntryContext, ProbeContext, TracePointContext},
 };
 use probe_common::{COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets};
 
@@ -404,6 +404,20 @@ pub fn writer_exec(_ctx: TracePointContext) -> u32 {
         }
         entry.submit(BPF_RB_NO_WAKEUP as u64);
     }
+    0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attach-method probes for `cgbench doctor`: the smallest programs of each kind, loaded to ask
+// the kernel whether it permits them. They never capture anything.
+
+#[fentry(function = "cgroup_file_write")]
+pub fn doctor_fentry(_ctx: FEntryContext) -> u32 {
+    0
+}
+
+#[kprobe]
+pub fn doctor_kprobe(_ctx: ProbeContext) -> u32 {
     0
 }
 
