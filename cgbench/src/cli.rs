@@ -8,6 +8,7 @@ use crate::{
     compare,
     plan::Route,
     probes::AttachMethod,
+    report::Format,
     resource::Limit,
     units::{parse_bytes, parse_cpus, parse_pair},
 };
@@ -134,16 +135,16 @@ pub struct CompareArgs {
 
 impl CompareArgs {
     /// The output files asked for, by flag name.
-    pub fn outputs(&self) -> Vec<(&'static str, &PathBuf)> {
+    pub fn outputs(&self) -> Vec<(&'static str, Format, &PathBuf)> {
         [
-            ("json", &self.json),
-            ("csv", &self.csv),
-            ("markdown", &self.markdown),
-            ("events", &self.events),
-            ("plot", &self.plot),
+            ("json", Format::Json, &self.json),
+            ("csv", Format::Csv, &self.csv),
+            ("markdown", Format::Markdown, &self.markdown),
+            ("events", Format::Events, &self.events),
+            ("plot", Format::Svg, &self.plot),
         ]
         .into_iter()
-        .filter_map(|(flag, path)| Some((flag, path.as_ref()?)))
+        .filter_map(|(flag, format, path)| Some((flag, format, path.as_ref()?)))
         .collect()
     }
 
@@ -167,7 +168,7 @@ impl CompareArgs {
                 );
             }
         }
-        for (flag, path) in self.outputs() {
+        for (flag, _, path) in self.outputs() {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             anyhow::ensure!(dir.is_dir(), "--{flag} {}: directory {} does not exist", path.display(), dir.display());
         }
@@ -179,6 +180,7 @@ impl CompareArgs {
             attach: AttachMethod::parse(&self.attach)?,
             seed,
             quiet: self.quiet,
+            keep_events: self.events.is_some(),
             memory_values,
             cpu_values,
             image: self.image.clone(),

@@ -41,6 +41,9 @@ pub struct Options {
     pub container: Option<String>,
     pub docker_cli: String,
     pub quiet: bool,
+    /// Keep the raw kernel events for the report (`--events`); otherwise they are dropped once
+    /// paired.
+    pub keep_events: bool,
 }
 
 /// The run was stopped by SIGINT or SIGTERM (after cleaning up).
@@ -141,7 +144,8 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
     removed?;
 
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
-    let results = pairing::pair(&trials, &events::join_split_requests(events.clone()), &actors);
+    let kept_events = if opts.keep_events { events.clone() } else { Vec::new() };
+    let results = pairing::pair(trials, events::join_split_requests(events), &actors);
     let results = results.into_iter().filter(|r| !r.trial.planned.warmup).collect();
     let environment = Environment {
         cgbench_version: env!("CARGO_PKG_VERSION").into(),
@@ -163,7 +167,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         routes: opts.routes.clone(),
         initial_limits: limits,
     };
-    Ok(Report::new(environment, config, results, events, lost_events?))
+    Ok(Report::new(environment, config, results, kept_events, lost_events?))
 }
 
 async fn measure(

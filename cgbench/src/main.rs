@@ -66,15 +66,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             watch_signals(stop.clone())?;
             let report = compare::run(&options, &stop).await?;
             print!("{}", report.table());
-            for (flag, path) in args.outputs() {
-                let text = match flag {
-                    "json" => report.json()?,
-                    "csv" => report.csv(),
-                    "markdown" => report.markdown(),
-                    "events" => report.events_jsonl()?,
-                    _ => report.svg(),
-                };
-                std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            for (_, format, path) in args.outputs() {
+                let file =
+                    std::fs::File::create(path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                report
+                    .write(format, std::io::BufWriter::new(file))
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e:#}", path.display()))?;
             }
             let h = report.honesty;
             if args.strict && !h.clean() {

@@ -89,8 +89,23 @@ pub struct Actors<'a> {
     pub container_id: &'a str,
 }
 
-pub fn pair(trials: &[ExecutedTrial], events: &[KernelEvent], actors: &Actors) -> Vec<TrialResult> {
-    trials.iter().map(|t| TrialResult { trial: t.clone(), outcome: pair_one(t, events, actors) }).collect()
+/// Events of a trial can end a little after its caller is done (runc exits before dockerd
+/// replies, but nothing is assumed): the slice handed to a trial reaches this far past its end.
+const WINDOW_SLACK_NS: u64 = 1_000_000_000;
+
+/// Pairs every trial with the events of its time window. Events are sorted once and each trial
+/// looks only at its own slice, so a long run pairs in O((trials + events) log events).
+pub fn pair(trials: Vec<ExecutedTrial>, mut events: Vec<KernelEvent>, actors: &Actors) -> Vec<TrialResult> {
+    events.sort_by_key(KernelEvent::time_ns);
+    trials
+        .into_iter()
+        .map(|trial| {
+            let from = events.partition_point(|e| e.time_ns() < trial.start_ns);
+            let to = events.partition_point(|e| e.time_ns() <= trial.end_ns.saturating_add(WINDOW_SLACK_NS));
+            let outcome = pair_one(&trial, &events[from..to.max(from)], actors);
+            TrialResult { trial, outcome }
+        })
+        .collect()
 }
 
 fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> Outcome {
@@ -233,7 +248,7 @@ mod tests {
     #[test]
     fn docker_trial_pairs_request_exec_and_target_write() {
         let events = decode(&docker_update("268439552", 0));
-        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &events, &actors());
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], events.clone(), &actors());
         let Outcome::Paired(t) = &results[0].outcome else { panic!("{:?}", results[0].outcome) };
         assert_eq!(t.request_ns, Some(1_100));
         assert_eq!(t.request_syscall.as_deref(), Some("read"));
@@ -248,7 +263,7 @@ mod tests {
     #[test]
     fn raw_trial_starts_at_user_space_open() {
         let events = decode(&[raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "536879104", 1_500, 1_900, 9)]);
-        let results = pair(&[trial(Route::Raw, "536879104", 1_000, 2_000)], &events, &actors());
+        let results = pair(vec![trial(Route::Raw, "536879104", 1_000, 2_000)], events.clone(), &actors());
         assert_eq!(results[0].latency_ns(), Some(900));
         let Outcome::Paired(t) = &results[0].outcome else { panic!() };
         assert_eq!((t.request_ns, t.exec_ns, t.daemon_latency_ns), (None, None, None));
@@ -263,7 +278,7 @@ mod tests {
             raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268443648", 1_500, 1_600, 9),
             raw_request(DOCKERD, &format!("POST /v1.41/containers/{ID}/update HTTP/1.1"), 1_000, 1_100),
         ]);
-        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 2_000)], &events, &actors());
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 2_000)], events.clone(), &actors());
         assert_eq!(
             results[0].outcome,
             Outcome::Unpaired { reason: "no write of 268439552 to memory.limit_in_bytes was seen".into() }
@@ -274,7 +289,7 @@ mod tests {
     fn a_missing_request_leaves_the_trial_unpaired() {
         let mut raw = docker_update("268439552", 0);
         raw.remove(1);
-        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &decode(&raw), &actors());
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
         assert_eq!(
             results[0].outcome,
             Outcome::Unpaired { reason: "dockerd's read of the update request was not seen".into() }
@@ -288,7 +303,7 @@ mod tests {
             raw_request(DOCKERD, "POST /v1.41/containers/ffff/update HTTP/1.1", 1_000, 1_100),
             raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268439552", 2_000, 2_100, 9),
         ];
-        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &decode(&raw), &actors());
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
         assert!(matches!(results[0].outcome, Outcome::Unpaired { .. }));
     }
 
@@ -298,20 +313,20 @@ mod tests {
         raw.extend(docker_update("536879104", 50_000));
         let trials =
             [trial(Route::DockerCli, "268439552", 0, 20_000), trial(Route::DockerCli, "536879104", 50_000, 70_000)];
-        let results = pair(&trials, &decode(&raw), &actors());
+        let results = pair(trials.to_vec(), decode(&raw), &actors());
         assert_eq!(results[0].latency_ns(), Some(10_700));
         assert_eq!(results[1].latency_ns(), Some(10_700));
         let Outcome::Paired(t) = &results[1].outcome else { panic!() };
         assert_eq!(t.request_ns, Some(51_100));
         // Same value again, but outside the second trial's window: not taken.
-        let late = pair(&[trial(Route::DockerCli, "268439552", 50_000, 70_000)], &decode(&raw), &actors());
+        let late = pair(vec![trial(Route::DockerCli, "268439552", 50_000, 70_000)], decode(&raw), &actors());
         assert!(matches!(late[0].outcome, Outcome::Unpaired { .. }));
     }
 
     #[test]
     fn a_refused_write_is_a_failure_not_a_latency() {
         let raw = [raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "4096", 1_500, 1_600, -22)];
-        let results = pair(&[trial(Route::Raw, "4096", 1_000, 2_000)], &decode(&raw), &actors());
+        let results = pair(vec![trial(Route::Raw, "4096", 1_000, 2_000)], decode(&raw), &actors());
         let Outcome::Failed { reason } = &results[0].outcome else { panic!() };
         assert!(reason.contains("Invalid argument"), "{reason}");
     }
@@ -321,7 +336,7 @@ mod tests {
         let mut raw = docker_update("268439552", 0);
         raw.push(raw_exec(RUNC + 1, 6_000));
         raw.push(raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268439552", 15_000, 15_100, 9));
-        let results = pair(&[trial(Route::DockerCli, "268439552", 0, 20_000)], &decode(&raw), &actors());
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
         let Outcome::Paired(t) = &results[0].outcome else { panic!() };
         assert_eq!(t.write_enter_ns, 10_000);
         assert_eq!(t.exec_ns, Some(5_000));

@@ -15,8 +15,9 @@ struct Document<'a> {
     report: &'a Report,
 }
 
-pub fn render(report: &Report) -> serde_json::Result<String> {
-    serde_json::to_string_pretty(&Document { schema_version: SCHEMA_VERSION, report })
+/// Streams the document: a long run's JSON is never held in memory as a whole.
+pub fn write(report: &Report, w: impl std::io::Write) -> serde_json::Result<()> {
+    serde_json::to_writer_pretty(w, &Document { schema_version: SCHEMA_VERSION, report })
 }
 
 #[cfg(test)]
@@ -25,7 +26,9 @@ mod tests {
 
     #[test]
     fn json_from_fixture() {
-        let text = render(&super::super::fixtures::report()).unwrap();
+        let mut bytes = Vec::new();
+        write(&super::super::fixtures::report(), &mut bytes).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
         insta::assert_snapshot!(text);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["schema_version"], SCHEMA_VERSION);

@@ -8,6 +8,16 @@ mod svg;
 mod table;
 
 pub use json::SCHEMA_VERSION;
+
+/// The file formats a run can be written in (`--json`, `--csv`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Markdown,
+    Events,
+    Svg,
+}
 use serde::Serialize;
 
 use crate::{
@@ -94,6 +104,7 @@ pub struct Report {
     pub speedups: Vec<Speedup>,
     pub honesty: Honesty,
     pub trials: Vec<TrialResult>,
+    /// Raw kernel events, kept only when they are to be written (`--events`).
     #[serde(skip)]
     pub events: Vec<KernelEvent>,
 }
@@ -125,30 +136,22 @@ impl Report {
         table::render(self)
     }
 
-    pub fn json(&self) -> serde_json::Result<String> {
-        json::render(self)
-    }
-
-    pub fn csv(&self) -> String {
-        csv::render(self)
-    }
-
-    pub fn markdown(&self) -> String {
-        markdown::render(self)
-    }
-
-    pub fn svg(&self) -> String {
-        svg::render(self)
-    }
-
-    /// Every raw kernel event, one JSON object a line.
-    pub fn events_jsonl(&self) -> serde_json::Result<String> {
-        let mut out = String::new();
-        for event in &self.events {
-            out.push_str(&serde_json::to_string(event)?);
-            out.push('\n');
+    /// Writes the run in one of the file formats.
+    pub fn write(&self, format: Format, mut w: impl std::io::Write) -> anyhow::Result<()> {
+        match format {
+            Format::Json => json::write(self, &mut w)?,
+            Format::Csv => w.write_all(csv::render(self).as_bytes())?,
+            Format::Markdown => w.write_all(markdown::render(self).as_bytes())?,
+            Format::Svg => w.write_all(svg::render(self).as_bytes())?,
+            // Every raw kernel event, one JSON object a line.
+            Format::Events => {
+                for event in &self.events {
+                    serde_json::to_writer(&mut w, event)?;
+                    w.write_all(b"\n")?;
+                }
+            }
         }
-        Ok(out)
+        Ok(w.flush()?)
     }
 
     /// Groups whose sample has outliers: a sign of a noisy machine.
