@@ -7,11 +7,13 @@ use std::{
     fs::File,
     io::Write as _,
     os::unix::fs::FileExt as _,
+    panic::AssertUnwindSafe,
     path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
 };
 
 use anyhow::{Context as _, bail, ensure};
+use futures_util::FutureExt as _;
 
 use crate::{
     cgroup::{self, CgroupFiles, Host},
@@ -133,14 +135,17 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         }
     };
 
-    let measured = measure(&docker, &host, &container, &mut probes, opts, &limits, stop).await;
+    // A panic in the trials must not skip the cleanup below: it is caught, the host is restored,
+    // and the panic resumes afterwards.
+    let measured =
+        AssertUnwindSafe(measure(&docker, &host, &container, &mut probes, opts, &limits, stop)).catch_unwind().await;
     let removed = match opts.container {
         Some(_) => Ok(()),
         None => docker.remove_container(&container.id).await,
     };
     let lost_events = probes.lost();
     drop(probes);
-    let (trials, events) = measured?;
+    let (trials, events) = measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
     removed?;
 
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
@@ -258,16 +263,17 @@ async fn run_trials(
         }
         let target = files.target(&planned.limit);
         let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
-        let (start_ns, end_ns) = match planned.route {
-            Route::DockerCli => docker_cli_update(&opts.docker_cli, &container.id, &planned.limit, memory_swap).await?,
+        let span = match planned.route {
+            Route::DockerCli => docker_cli_update(&opts.docker_cli, &container.id, &planned.limit, memory_swap).await,
             Route::DockerApi => {
                 let start = monotonic_ns();
-                docker.update_limit(&container.id, &planned.limit, memory_swap).await?;
-                (start, monotonic_ns())
+                docker.update_limit(&container.id, &planned.limit, memory_swap).await.map(|()| (start, monotonic_ns()))
             }
-            Route::Raw => raw_update(files, &planned.limit)?,
-            Route::RawKeptOpen => kept_open_update(files, &kept_open, &planned.limit)?,
+            Route::Raw => raw_update(files, &planned.limit),
+            Route::RawKeptOpen => kept_open_update(files, &kept_open, &planned.limit),
         };
+        // A trial cut short by the same signal that stops the run is an interruption, not a fault.
+        let (start_ns, end_ns) = span.map_err(|e| if stop.load(Ordering::SeqCst) { Interrupted.into() } else { e })?;
         events.extend(probes.drain());
         trials.push(ExecutedTrial {
             planned,
@@ -284,7 +290,9 @@ async fn run_trials(
 async fn docker_cli_update(cli: &str, id: &str, limit: &Limit, memory_swap: u64) -> anyhow::Result<(u64, u64)> {
     let args = limit.docker_update_args(memory_swap);
     let mut command = tokio::process::Command::new(cli);
-    command.arg("update").args(&args).arg(id).stdout(std::process::Stdio::null());
+    // Its own process group: a Ctrl-C on the terminal stops cgbench between trials instead of
+    // killing the update half-way.
+    command.arg("update").args(&args).arg(id).stdout(std::process::Stdio::null()).process_group(0);
     let start = monotonic_ns();
     let out = command.output().await.with_context(|| format!("running `{cli} update`"))?;
     let end = monotonic_ns();
