@@ -412,7 +412,7 @@ fn table(doc: &Value) -> String {
         ));
         let m = &r["memory"];
         out.push_str(&format!(
-            "peak RSS: 1000 iterations all routes {} MiB (target ≤ 50) · raw routes 1000 → 10000 iterations: {} → {} MiB\n",
+            "peak RSS: 1000 iterations all routes {:.1} MiB (target ≤ 50) · raw routes 1000 → 10000 iterations: {:.1} → {:.1} MiB\n",
             m["peak_rss_kib_1000_all_routes"].as_f64().unwrap_or(0.0) / 1024.0,
             m["peak_rss_kib_1000_raw_routes"].as_f64().unwrap_or(0.0) / 1024.0,
             m["peak_rss_kib_10000_raw_routes"].as_f64().unwrap_or(0.0) / 1024.0
