@@ -48,6 +48,14 @@ pub struct Options {
     pub keep_events: bool,
 }
 
+/// What the trials produced, and why they stopped early if they did: a fault ends the run but
+/// keeps what was measured before it, reported as partial.
+struct Collected {
+    trials: Vec<ExecutedTrial>,
+    events: Vec<KernelEvent>,
+    ended_early: Option<anyhow::Error>,
+}
+
 /// The run was stopped by SIGINT or SIGTERM (after cleaning up).
 #[derive(Debug)]
 pub struct Interrupted;
@@ -105,7 +113,9 @@ pub fn ensure_root() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
+/// The report of what was measured, and the error that ended the trials early, if one did (the
+/// report then covers the trials before it and says so).
+pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<(Report, Option<anyhow::Error>)> {
     ensure_root()?;
     let host = Host::detect()?;
     let method = probes::choose(opts.attach)?;
@@ -145,7 +155,8 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
     };
     let lost_events = probes.lost();
     drop(probes);
-    let (trials, events) = measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    let Collected { trials, events, ended_early } =
+        measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
     removed?;
 
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
@@ -172,7 +183,9 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<Report> {
         routes: opts.routes.clone(),
         initial_limits: limits,
     };
-    Ok(Report::new(environment, config, results, kept_events, lost_events?))
+    let mut report = Report::new(environment, config, results, kept_events, lost_events?);
+    report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
+    Ok((report, ended_early))
 }
 
 async fn measure(
@@ -183,7 +196,7 @@ async fn measure(
     opts: &Options,
     limits: &Limits,
     stop: &AtomicBool,
-) -> anyhow::Result<(Vec<ExecutedTrial>, Vec<KernelEvent>)> {
+) -> anyhow::Result<Collected> {
     let proc_cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", container.pid))
         .with_context(|| format!("reading /proc/{}/cgroup of the container", container.pid))?;
     let files = host.files_of(&proc_cgroup)?;
@@ -198,11 +211,9 @@ async fn measure(
     watch(probes, &files)?;
     self_check(probes, &files, &initial[0])?;
 
-    let trials = run_trials(docker, probes, &files, container, opts, stop).await;
-    let restored = restore(docker, container, limits, &originals).await;
-    let trials = trials?;
-    restored?;
-    Ok(trials)
+    let collected = run_trials(docker, probes, &files, container, opts, stop).await;
+    restore(docker, container, limits, &originals).await?;
+    Ok(collected)
 }
 
 fn watch(probes: &mut Probes, files: &CgroupFiles) -> anyhow::Result<()> {
@@ -249,41 +260,58 @@ async fn run_trials(
     container: &Container,
     opts: &Options,
     stop: &AtomicBool,
-) -> anyhow::Result<(Vec<ExecutedTrial>, Vec<KernelEvent>)> {
+) -> Collected {
     let schedule = opts.schedule();
-    let kept_open =
-        if opts.routes.contains(&Route::RawKeptOpen) { open_all(files, &opts.cpu_values)? } else { HashMap::new() };
     let mut progress = Progress::new(schedule.len(), opts.quiet);
-    let mut trials = Vec::with_capacity(schedule.len());
-    let mut events = Vec::new();
-    let memory_swap = opts.memory_swap();
-    for planned in schedule {
-        if stop.load(Ordering::SeqCst) {
-            return Err(Interrupted.into());
-        }
-        let target = files.target(&planned.limit);
-        let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
-        let span = match planned.route {
-            Route::DockerCli => docker_cli_update(&opts.docker_cli, &container.id, &planned.limit, memory_swap).await,
-            Route::DockerApi => {
-                let start = monotonic_ns();
-                docker.update_limit(&container.id, &planned.limit, memory_swap).await.map(|()| (start, monotonic_ns()))
+    let mut collected = Collected { trials: Vec::with_capacity(schedule.len()), events: Vec::new(), ended_early: None };
+    let result = async {
+        let kept_open =
+            if opts.routes.contains(&Route::RawKeptOpen) { open_all(files, &opts.cpu_values)? } else { HashMap::new() };
+        let memory_swap = opts.memory_swap();
+        for planned in schedule {
+            if stop.load(Ordering::SeqCst) {
+                return Err(Interrupted.into());
             }
-            Route::Raw => raw_update(files, &planned.limit),
-            Route::RawKeptOpen => kept_open_update(files, &kept_open, &planned.limit),
-        };
-        // A trial cut short by the same signal that stops the run is an interruption, not a fault.
-        let (start_ns, end_ns) = span.map_err(|e| if stop.load(Ordering::SeqCst) { Interrupted.into() } else { e })?;
-        events.extend(probes.drain());
-        trials.push(ExecutedTrial {
-            planned,
-            target: Target { file: target.file_name().to_owned(), value: target.value, cgroup },
-            start_ns,
-            end_ns,
-        });
-        progress.tick();
+            let trial = run_trial(docker, files, container, opts, &kept_open, memory_swap, planned).await;
+            collected.events.extend(probes.drain());
+            // A trial cut short by the same signal that stops the run is an interruption.
+            collected.trials.push(trial.map_err(|e| if stop.load(Ordering::SeqCst) { Interrupted.into() } else { e })?);
+            progress.tick();
+        }
+        anyhow::Ok(())
     }
-    Ok((trials, events))
+    .await;
+    collected.ended_early = result.err();
+    collected
+}
+
+async fn run_trial(
+    docker: &DockerHost,
+    files: &CgroupFiles,
+    container: &Container,
+    opts: &Options,
+    kept_open: &HashMap<PathBuf, File>,
+    memory_swap: u64,
+    planned: PlannedTrial,
+) -> anyhow::Result<ExecutedTrial> {
+    let target = files.target(&planned.limit);
+    let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
+    let (start_ns, end_ns) = match planned.route {
+        Route::DockerCli => docker_cli_update(&opts.docker_cli, &container.id, &planned.limit, memory_swap).await?,
+        Route::DockerApi => {
+            let start = monotonic_ns();
+            docker.update_limit(&container.id, &planned.limit, memory_swap).await?;
+            (start, monotonic_ns())
+        }
+        Route::Raw => raw_update(files, &planned.limit)?,
+        Route::RawKeptOpen => kept_open_update(files, kept_open, &planned.limit)?,
+    };
+    Ok(ExecutedTrial {
+        planned,
+        target: Target { file: target.file_name().to_owned(), value: target.value, cgroup },
+        start_ns,
+        end_ns,
+    })
 }
 
 /// Runs the docker CLI, as a user or the seed's script would.
@@ -351,6 +379,11 @@ async fn restore(
     limits: &Limits,
     originals: &[(PathBuf, String)],
 ) -> anyhow::Result<()> {
+    if originals.iter().any(|(path, _)| !path.exists()) {
+        // The container stopped or was removed mid-run (the run's error says so), and its
+        // cgroups went with it: there is nothing left to restore.
+        return Ok(());
+    }
     let via_docker = docker.set_limits(&container.id, limits).await;
     for (path, original) in originals {
         if cgroup::read_value(path)? != *original {

@@ -160,9 +160,27 @@ impl DockerHost {
         Ok((Container { id, name, pid: pid as u32 }, limits))
     }
 
+    /// Removes a container cgbench created; one already gone (removed by someone else) is fine.
     pub async fn remove_container(&self, id: &str) -> anyhow::Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        self.api.remove_container(id, Some(options)).await.with_context(|| format!("removing container {id}"))
+        match self.api.remove_container(id, Some(options)).await {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) | Ok(()) => Ok(()),
+            // Someone else is removing it: wait until it is gone, so nothing is left behind.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message })
+                if message.contains("already in progress") =>
+            {
+                for _ in 0..100 {
+                    if let Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) =
+                        self.api.inspect_container(id, None).await
+                    {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                bail!("container {id} was still being removed 10 s later")
+            }
+            Err(e) => Err(e).with_context(|| format!("removing container {id}")),
+        }
     }
 
     /// One limit change through the Engine API, as an API client (an autoscaler) would make it.

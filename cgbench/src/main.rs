@@ -64,14 +64,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options = args.options()?;
             let stop = Arc::new(AtomicBool::new(false));
             watch_signals(stop.clone())?;
-            let report = compare::run(&options, &stop).await?;
-            print!("{}", report.table());
+            let (report, ended_early) = compare::run(&options, &stop).await?;
+            if !report.trials.is_empty() {
+                print!("{}", report.table());
+            }
             for (_, format, path) in args.outputs() {
                 let file =
                     std::fs::File::create(path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
                 report
                     .write(format, std::io::BufWriter::new(file))
                     .map_err(|e| anyhow::anyhow!("writing {}: {e:#}", path.display()))?;
+            }
+            if let Some(e) = ended_early {
+                return Err(e);
             }
             let h = report.honesty;
             if args.strict && !h.clean() {

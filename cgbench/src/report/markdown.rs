@@ -22,6 +22,10 @@ pub fn render(r: &Report) -> String {
         r.config.warmup,
         r.config.seed
     );
+    if let Some(reason) = &r.ended_early {
+        let _ =
+            writeln!(out, "**Partial run**: {} trials measured before the run ended early: {reason}\n", r.trials.len());
+    }
     out.push_str(
         "Latency: the caller starts → the kernel has applied the limit. Last column: dockerd has the request → applied (the original script's span), median.\n\n",
     );

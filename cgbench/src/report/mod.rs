@@ -103,6 +103,9 @@ pub struct Report {
     pub groups: Vec<Group>,
     pub speedups: Vec<Speedup>,
     pub honesty: Honesty,
+    /// Why the trials stopped before the end (a fault or a signal); the report then covers the
+    /// trials before it.
+    pub ended_early: Option<String>,
     pub trials: Vec<TrialResult>,
     /// Raw kernel events, kept only when they are to be written (`--events`).
     #[serde(skip)]
@@ -129,7 +132,7 @@ impl Report {
                 .filter(|t| stages::milestones(t).is_some_and(|m| !stages::in_order(&m)))
                 .count(),
         };
-        Report { environment, config, groups, speedups, honesty, trials, events }
+        Report { environment, config, groups, speedups, honesty, ended_early: None, trials, events }
     }
 
     pub fn table(&self) -> String {

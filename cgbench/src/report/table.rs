@@ -25,6 +25,9 @@ pub fn render(r: &Report) -> String {
         "{} iterations (+{} warm-up) · routes shuffled in each iteration, seed {}",
         r.config.iterations, r.config.warmup, r.config.seed
     );
+    if let Some(reason) = &r.ended_early {
+        let _ = writeln!(out, "PARTIAL RUN: {} trials measured before the run ended early: {reason}", r.trials.len());
+    }
     let _ = writeln!(
         out,
         "{:<22}{:>5}  {:<20} {:<30} {:>9} {:>9} {:>9} {:>9} {:>9}",
