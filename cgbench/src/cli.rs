@@ -133,6 +133,23 @@ pub struct CompareArgs {
     pub quiet: bool,
 }
 
+/// Fails now, not after a long run, when an output file cannot be written. A file this check
+/// creates is removed again.
+fn check_writable(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    anyhow::ensure!(dir.is_dir(), "--{flag} {}: directory {} does not exist", path.display(), dir.display());
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("--{flag} {}: cannot be written ({e})", path.display()))?;
+    if !existed {
+        std::fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
 impl CompareArgs {
     /// The output files asked for, by flag name.
     pub fn outputs(&self) -> Vec<(&'static str, Format, &PathBuf)> {
@@ -169,8 +186,7 @@ impl CompareArgs {
             }
         }
         for (flag, _, path) in self.outputs() {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            anyhow::ensure!(dir.is_dir(), "--{flag} {}: directory {} does not exist", path.display(), dir.display());
+            check_writable(flag, path)?;
         }
         let seed = self.seed.unwrap_or_else(|| crate::clock::monotonic_ns() ^ u64::from(std::process::id()));
         Ok(compare::Options {

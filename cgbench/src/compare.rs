@@ -26,6 +26,7 @@ use crate::{
     progress::Progress,
     report::{Environment, Report, RunConfig},
     resource::Limit,
+    units::format_bytes,
 };
 
 #[derive(Clone, Debug)]
@@ -201,6 +202,14 @@ async fn measure(
         .with_context(|| format!("reading /proc/{}/cgroup of the container", container.pid))?;
     let files = host.files_of(&proc_cgroup)?;
     files.verify()?;
+    let usage = files.memory_usage()?;
+    if let Some(&low) = opts.memory_values.iter().find(|&&v| v <= usage) {
+        bail!(
+            "--memory-values: {} is not above the container's current memory usage ({}): the kernel would reclaim or refuse; choose larger values",
+            format_bytes(low),
+            format_bytes(usage)
+        );
+    }
     let initial = [Limit::Memory { bytes: limits.memory_bytes }, limits.cpu];
     let originals: Vec<(PathBuf, String)> = files
         .limit_files(&initial)

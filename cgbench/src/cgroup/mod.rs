@@ -268,6 +268,16 @@ impl CgroupFiles {
         self.memory.version
     }
 
+    /// The memory the cgroup uses now, in bytes.
+    pub fn memory_usage(&self) -> anyhow::Result<u64> {
+        let file = match self.memory.version {
+            Version::V1 => v1::MEMORY_USAGE,
+            Version::V2 => v2::MEMORY_USAGE,
+        };
+        let path = self.memory.path.join(file);
+        read_value(&path)?.parse().with_context(|| format!("{} is not a number", path.display()))
+    }
+
     /// Every distinct file a change of either resource writes, to save and restore them.
     pub fn limit_files(&self, sample: &[Limit]) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = sample.iter().flat_map(|l| self.writes(l)).map(|w| w.path).collect();

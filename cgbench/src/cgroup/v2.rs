@@ -10,6 +10,9 @@ pub fn controller(resource: Resource) -> &'static str {
     }
 }
 
+/// The file that reports the memory a cgroup uses now.
+pub const MEMORY_USAGE: &str = "memory.current";
+
 /// The writes that set `limit`; the last one enforces it.
 pub fn writes(limit: &Limit) -> Vec<(&'static str, String)> {
     match *limit {
