@@ -44,6 +44,13 @@ const CASES: &[Case] = &[
         message: "error: `abc` is not a CPU count: use a decimal such as 0.5 or 2",
     },
     Case {
+        args: &["compare", "--csv", "/sys/kernel/notes"],
+        env: &[],
+        as_nobody: false,
+        code: 2,
+        message: "error: --csv /sys/kernel/notes: cannot be written (Permission denied (os error 13))",
+    },
+    Case {
         args: &["compare", "--json", "/nonexistent-dir/out.json"],
         env: &[],
         as_nobody: false,
