@@ -4,7 +4,7 @@ mod common;
 
 use std::fs;
 
-use common::{cgbench, docker, leftover_containers, stderr};
+use common::{USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, stderr};
 use serde_json::Value;
 
 fn median_of(report: &Value, route: &str, resource: &str) -> f64 {
@@ -104,47 +104,11 @@ fn all_routes_pair_with_ordered_stages_and_every_export_is_written() {
 #[test]
 fn a_named_container_gets_its_limits_back() {
     common::assert_root();
-    let image = String::from_utf8(cgbench(&["image"]).stdout).unwrap().trim().to_owned();
-    let name = format!("cgbench-test-{}", std::process::id());
-    let id = docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--cgroupns=host",
-        "--memory",
-        "300m",
-        "--memory-swap",
-        "1g",
-        "--cpus",
-        "0.7",
-        &image,
-    ]);
-    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]);
-    let files = cgbench::cgroup::Host::detect()
-        .unwrap()
-        .files_of(&fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap())
-        .unwrap();
-    let limit_files = [
-        files.memory.path.join("memory.limit_in_bytes"),
-        files.cpu.path.join("cpu.cfs_quota_us"),
-        files.cpu.path.join("cpu.cfs_period_us"),
-    ];
-    let read = || limit_files.iter().map(|f| cgbench::cgroup::read_value(f).unwrap()).collect::<Vec<_>>();
-    let before = read();
-
-    let out = cgbench(&["compare", "--iterations", "4", "--quiet", "--container", &name]);
-    let after = read();
-    let inspect = docker(&[
-        "inspect",
-        "-f",
-        "{{.State.Running}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}}",
-        &id,
-    ]);
-    docker(&["rm", "-f", &id]);
-
+    let container = UserContainer::start("test");
+    let before = container.kernel_limits();
+    let out = cgbench(&["compare", "--iterations", "4", "--quiet", "--container", &container.name]);
     assert!(out.status.success(), "compare failed: {}", stderr(&out));
-    assert_eq!(before, ["314572800", "70000", "100000"]);
-    assert_eq!(after, before, "the kernel's limits must be restored");
-    assert_eq!(inspect, "true 314572800 1073741824 700000000", "Docker's record must be restored");
+    assert_eq!(before, ["314572800", "100000", "70000"], "memory limit, cfs period, cfs quota");
+    assert_eq!(container.kernel_limits(), before, "the kernel's limits must be restored");
+    assert_eq!(container.docker_record(), USER_CONTAINER_RECORD, "Docker's record must be restored");
 }

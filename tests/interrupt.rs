@@ -4,13 +4,12 @@
 mod common;
 
 use std::{
-    fs,
     process::{Child, Command, Stdio},
     thread::sleep,
     time::{Duration, Instant},
 };
 
-use common::{CGBENCH, docker, leftover_containers};
+use common::{CGBENCH, USER_CONTAINER_RECORD, UserContainer, leftover_containers};
 
 fn start(args: &[&str]) -> Child {
     Command::new(CGBENCH).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("starting cgbench")
@@ -68,42 +67,16 @@ fn sigint_and_sigterm_mid_trials_clean_up() {
 #[test]
 fn repeated_sigint_still_restores_a_named_container() {
     common::assert_root();
-    let image = String::from_utf8(common::cgbench(&["image"]).stdout).unwrap().trim().to_owned();
-    let name = format!("cgbench-interrupt-{}", std::process::id());
-    let id = docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--cgroupns=host",
-        "--memory",
-        "300m",
-        "--memory-swap",
-        "1g",
-        "--cpus",
-        "0.7",
-        &image,
-    ]);
-    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]);
-    let files = cgbench::cgroup::Host::detect()
-        .unwrap()
-        .files_of(&fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap())
-        .unwrap();
-    let limit_files = [files.memory.path.join("memory.limit_in_bytes"), files.cpu.path.join("cpu.cfs_quota_us")];
-    let read = || limit_files.iter().map(|f| cgbench::cgroup::read_value(f).unwrap()).collect::<Vec<_>>();
-    let before = read();
-
-    let child = start(&["compare", "--iterations", "500", "--quiet", "--paths", "cli,raw", "--container", &name]);
+    let container = UserContainer::start("interrupt");
+    let before = container.kernel_limits();
+    let child =
+        start(&["compare", "--iterations", "500", "--quiet", "--paths", "cli,raw", "--container", &container.name]);
     sleep(Duration::from_millis(1500));
     signal(&child, libc::SIGINT);
     sleep(Duration::from_millis(20));
     signal(&child, libc::SIGINT);
     let (code, err) = finish(child);
-    let after = read();
-    let inspect = docker(&["inspect", "-f", "{{.State.Running}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", &id]);
-    docker(&["rm", "-f", &id]);
-
     assert_eq!((code, err.as_str()), (Some(130), INTERRUPTED));
-    assert_eq!(after, before);
-    assert_eq!(inspect, "true 314572800 700000000");
+    assert_eq!(container.kernel_limits(), before);
+    assert_eq!(container.docker_record(), USER_CONTAINER_RECORD);
 }

@@ -6,8 +6,6 @@
 //! Only the small part of the format needed for that is read: structs, unions, their members and
 //! the modifiers and typedefs between them.
 
-use std::collections::HashMap;
-
 use anyhow::{Context as _, bail, ensure};
 use probe_common::KernelOffsets;
 
@@ -33,27 +31,15 @@ const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
 const KIND_ENUM64: u32 = 19;
 
-#[derive(Clone, Debug)]
-struct Member {
-    name: String,
-    type_id: u32,
-    bit_offset: u32,
-}
-
-#[derive(Clone, Debug)]
-struct Type {
-    kind: u32,
-    name: String,
-    /// The referenced type, for modifiers, typedefs and pointers.
-    type_id: u32,
-    members: Vec<Member>,
-}
-
-/// The types of one BTF blob, indexed by id (id 0 is `void`).
+/// One BTF blob, read lazily: only each type's position is indexed, and names and members are
+/// decoded from the bytes when a lookup needs them (vmlinux has ~100,000 types; cgbench asks
+/// about seven of them).
 #[derive(Debug)]
 pub struct Btf {
-    types: Vec<Type>,
-    structs_by_name: HashMap<String, u32>,
+    data: Vec<u8>,
+    strings: std::ops::Range<usize>,
+    /// Byte offset of each type's `struct btf_type`, by id; id 0 is `void` and has none.
+    types: Vec<usize>,
 }
 
 fn u16_at(data: &[u8], at: usize) -> anyhow::Result<u16> {
@@ -64,102 +50,119 @@ fn u32_at(data: &[u8], at: usize) -> anyhow::Result<u32> {
     Ok(u32::from_le_bytes(data.get(at..at + 4).context("BTF truncated")?.try_into()?))
 }
 
+/// The common head of every type: name, kind, member count, and size or referenced type.
+struct Head {
+    name_off: u32,
+    kind: u32,
+    vlen: usize,
+    kind_flag: bool,
+    size_or_type: u32,
+}
+
 impl Btf {
     pub fn from_sys_fs() -> anyhow::Result<Btf> {
         let data = std::fs::read("/sys/kernel/btf/vmlinux")
             .context("this kernel has no BTF (/sys/kernel/btf/vmlinux); cgbench needs CONFIG_DEBUG_INFO_BTF=y")?;
-        Btf::parse(&data)
+        Btf::parse(data)
     }
 
-    pub fn parse(data: &[u8]) -> anyhow::Result<Btf> {
-        ensure!(u16_at(data, 0)? == MAGIC, "not little-endian BTF (bad magic)");
-        let hdr_len = u32_at(data, 4)? as usize;
-        let type_off = hdr_len + u32_at(data, 8)? as usize;
-        let type_len = u32_at(data, 12)? as usize;
-        let str_off = hdr_len + u32_at(data, 16)? as usize;
-        let str_len = u32_at(data, 20)? as usize;
-        let strings = data.get(str_off..str_off + str_len).context("BTF string section truncated")?;
-        let name = |off: u32| -> String {
-            strings
-                .get(off as usize..)
-                .and_then(|s| s.split(|&b| b == 0).next())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .unwrap_or_default()
-        };
-
-        let mut types = vec![Type { kind: 0, name: String::new(), type_id: 0, members: Vec::new() }];
-        let mut structs_by_name = HashMap::new();
-        let end = type_off + type_len;
+    pub fn parse(data: Vec<u8>) -> anyhow::Result<Btf> {
+        ensure!(u16_at(&data, 0)? == MAGIC, "not little-endian BTF (bad magic)");
+        let hdr_len = u32_at(&data, 4)? as usize;
+        let type_off = hdr_len + u32_at(&data, 8)? as usize;
+        let type_len = u32_at(&data, 12)? as usize;
+        let str_off = hdr_len + u32_at(&data, 16)? as usize;
+        let str_len = u32_at(&data, 20)? as usize;
+        ensure!(data.len() >= str_off + str_len && data.len() >= type_off + type_len, "BTF truncated");
+        let mut btf = Btf { data, strings: str_off..str_off + str_len, types: vec![0] };
         let mut at = type_off;
-        while at < end {
-            let name_off = u32_at(data, at)?;
-            let info = u32_at(data, at + 4)?;
-            let size_or_type = u32_at(data, at + 8)?;
-            let kind = (info >> 24) & 0x1f;
-            let vlen = (info & 0xffff) as usize;
-            let kind_flag = info >> 31 == 1;
-            at += 12;
-            let mut members = Vec::new();
-            let extra = match kind {
+        while at < type_off + type_len {
+            let head = btf.head_at(at)?;
+            let extra = match head.kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
                 KIND_ARRAY => 12,
-                KIND_STRUCT | KIND_UNION => {
-                    for i in 0..vlen {
-                        let m = at + i * 12;
-                        let offset = u32_at(data, m + 8)?;
-                        members.push(Member {
-                            name: name(u32_at(data, m)?),
-                            type_id: u32_at(data, m + 4)?,
-                            // With kind_flag set the top 8 bits hold a bitfield size.
-                            bit_offset: if kind_flag { offset & 0x00ff_ffff } else { offset },
-                        });
-                    }
-                    vlen * 12
-                }
-                KIND_ENUM | KIND_FUNC_PROTO => vlen * 8,
-                KIND_DATASEC | KIND_ENUM64 => vlen * 12,
+                KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => head.vlen * 12,
+                KIND_ENUM | KIND_FUNC_PROTO => head.vlen * 8,
                 KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_FUNC
                 | KIND_FLOAT | KIND_TYPE_TAG => 0,
                 other => bail!("unknown BTF kind {other}"),
             };
-            at += extra;
-            let ty = Type { kind, name: name(name_off), type_id: size_or_type, members };
-            if kind == KIND_STRUCT && !ty.name.is_empty() {
-                structs_by_name.entry(ty.name.clone()).or_insert(types.len() as u32);
-            }
-            types.push(ty);
+            btf.types.push(at);
+            at += 12 + extra;
         }
-        Ok(Btf { types, structs_by_name })
+        Ok(btf)
     }
 
-    fn ty(&self, id: u32) -> anyhow::Result<&Type> {
-        self.types.get(id as usize).with_context(|| format!("BTF type id {id} out of range"))
+    fn head_at(&self, at: usize) -> anyhow::Result<Head> {
+        let info = u32_at(&self.data, at + 4)?;
+        Ok(Head {
+            name_off: u32_at(&self.data, at)?,
+            kind: (info >> 24) & 0x1f,
+            vlen: (info & 0xffff) as usize,
+            kind_flag: info >> 31 == 1,
+            size_or_type: u32_at(&self.data, at + 8)?,
+        })
+    }
+
+    fn head(&self, id: u32) -> anyhow::Result<Head> {
+        let at = *self
+            .types
+            .get(id as usize)
+            .filter(|_| id != 0)
+            .with_context(|| format!("BTF type id {id} out of range"))?;
+        self.head_at(at)
+    }
+
+    fn name(&self, off: u32) -> &[u8] {
+        let strings = &self.data[self.strings.clone()];
+        strings.get(off as usize..).and_then(|s| s.split(|&b| b == 0).next()).unwrap_or_default()
+    }
+
+    /// `(name, type id, bit offset)` of member `i` of the struct or union `id`.
+    fn member(&self, id: u32, i: usize) -> anyhow::Result<(&[u8], u32, u32)> {
+        let head = self.head(id)?;
+        let at = self.types[id as usize] + 12 + i * 12;
+        let offset = u32_at(&self.data, at + 8)?;
+        // With kind_flag set the top 8 bits hold a bitfield size.
+        let bit_offset = if head.kind_flag { offset & 0x00ff_ffff } else { offset };
+        Ok((self.name(u32_at(&self.data, at)?), u32_at(&self.data, at + 4)?, bit_offset))
+    }
+
+    fn find_struct(&self, name: &str) -> anyhow::Result<Option<u32>> {
+        for id in 1..self.types.len() as u32 {
+            let head = self.head(id)?;
+            if head.kind == KIND_STRUCT && self.name(head.name_off) == name.as_bytes() {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     /// Follows typedefs and qualifiers down to the type they name.
-    fn resolve(&self, mut id: u32) -> anyhow::Result<&Type> {
+    fn resolve(&self, mut id: u32) -> anyhow::Result<(u32, Head)> {
         loop {
-            let ty = self.ty(id)?;
-            match ty.kind {
-                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => id = ty.type_id,
-                _ => return Ok(ty),
+            let head = self.head(id)?;
+            match head.kind {
+                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => id = head.size_or_type,
+                _ => return Ok((id, head)),
             }
         }
     }
 
-    /// Byte offset and type of `name` inside the struct or union `ty`, looking through the
+    /// Bit offset and type of `name` inside the struct or union `id`, looking through the
     /// anonymous structs and unions the kernel nests fields in.
-    fn find_member(&self, ty: &Type, name: &str) -> anyhow::Result<Option<(u32, u32)>> {
-        for m in &ty.members {
-            if m.name == name {
-                return Ok(Some((m.bit_offset, m.type_id)));
+    fn find_member(&self, id: u32, name: &str) -> anyhow::Result<Option<(u32, u32)>> {
+        for i in 0..self.head(id)?.vlen {
+            let (member, type_id, bits) = self.member(id, i)?;
+            if member == name.as_bytes() {
+                return Ok(Some((bits, type_id)));
             }
-            if m.name.is_empty() {
-                let inner = self.resolve(m.type_id)?;
-                if matches!(inner.kind, KIND_STRUCT | KIND_UNION)
-                    && let Some((bits, type_id)) = self.find_member(inner, name)?
+            if member.is_empty() {
+                let (inner, head) = self.resolve(type_id)?;
+                if matches!(head.kind, KIND_STRUCT | KIND_UNION)
+                    && let Some((inner_bits, type_id)) = self.find_member(inner, name)?
                 {
-                    return Ok(Some((m.bit_offset + bits, type_id)));
+                    return Ok(Some((bits + inner_bits, type_id)));
                 }
             }
         }
@@ -169,19 +172,17 @@ impl Btf {
     /// Byte offset of a field path such as `file` → `f_path.dentry`: each step but the last must
     /// be an embedded struct (not a pointer).
     pub fn offset_of(&self, struct_name: &str, path: &str) -> anyhow::Result<u64> {
-        let id = *self
-            .structs_by_name
-            .get(struct_name)
+        let mut id = self
+            .find_struct(struct_name)?
             .with_context(|| format!("struct {struct_name} is not in this kernel's BTF"))?;
-        let mut ty = self.ty(id)?;
         let mut bits = 0u64;
         for field in path.split('.') {
             let (field_bits, type_id) = self
-                .find_member(ty, field)?
+                .find_member(id, field)?
                 .with_context(|| format!("struct {struct_name} has no field {path} on this kernel"))?;
             ensure!(field_bits % 8 == 0, "{struct_name}.{path} is a bitfield");
             bits += u64::from(field_bits);
-            ty = self.resolve(type_id)?;
+            id = self.resolve(type_id)?.0;
         }
         Ok(bits / 8)
     }
@@ -283,7 +284,7 @@ mod tests {
         // union { long f_count; struct path f_path; } at byte 8 of struct file, anonymous.
         let anon = b.record(KIND_UNION, "", 16, &[("f_count", long, 0), ("f_path", path_t, 0)]);
         b.record(KIND_STRUCT, "file", 40, &[("f_lock", long, 0), ("", anon, 64), ("f_inode", dentry_ptr, 192)]);
-        let btf = Btf::parse(&b.finish()).unwrap();
+        let btf = Btf::parse(b.finish()).unwrap();
         assert_eq!(btf.offset_of("file", "f_path.dentry").unwrap(), 16);
         assert_eq!(btf.offset_of("file", "f_inode").unwrap(), 24);
         assert_eq!(btf.offset_of("path", "dentry").unwrap(), 8);
@@ -295,7 +296,7 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_btf() {
-        assert!(Btf::parse(b"\x7fELF and more bytes here....").unwrap_err().to_string().contains("magic"));
-        assert!(Btf::parse(&[0x9f]).is_err());
+        assert!(Btf::parse(b"\x7fELF and more bytes here....".to_vec()).unwrap_err().to_string().contains("magic"));
+        assert!(Btf::parse(vec![0x9f]).is_err());
     }
 }
