@@ -34,7 +34,7 @@ fn finish(child: Child) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-const INTERRUPTED: &str = "interrupted: limits restored, container removed, probes detached\n";
+const INTERRUPTED: &str = "interrupted: limits restored, probes detached, cgbench's own container removed\n";
 
 #[test]
 fn sigint_before_the_container_exists_leaves_nothing() {

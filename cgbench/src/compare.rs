@@ -63,7 +63,7 @@ pub struct Interrupted;
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted: limits restored, container removed, probes detached")
+        f.write_str("interrupted: limits restored, probes detached, cgbench's own container removed")
     }
 }
 
