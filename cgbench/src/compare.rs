@@ -121,7 +121,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<(Report, O
     let host = Host::detect()?;
     let method = probes::choose(opts.attach)?;
     let docker = DockerHost::connect().await?;
-    docker.refuse_rootless().await?;
+    docker.refuse_rootless()?;
     let cli_version = if opts.routes.contains(&Route::DockerCli) {
         docker::cli_version(&opts.docker_cli).await?
     } else {
@@ -169,6 +169,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<(Report, O
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
         cgroup_layout: host.layout(),
         docker_server_version: docker.server_version.clone(),
+        docker_cgroup_driver: docker.cgroup_driver.clone(),
         docker_cli: opts.docker_cli.clone(),
         docker_cli_version: cli_version,
         probe_method: method.name().into(),
@@ -217,7 +218,7 @@ async fn measure(
         .map(|path| cgroup::read_value(&path).map(|v| (path, v)))
         .collect::<anyhow::Result<_>>()?;
 
-    watch(probes, &files)?;
+    watch(probes, &files, docker)?;
     self_check(probes, &files, &initial[0])?;
 
     let collected = run_trials(docker, probes, &files, container, opts, stop).await;
@@ -225,7 +226,7 @@ async fn measure(
     Ok(collected)
 }
 
-fn watch(probes: &mut Probes, files: &CgroupFiles) -> anyhow::Result<()> {
+fn watch(probes: &mut Probes, files: &CgroupFiles, docker: &DockerHost) -> anyhow::Result<()> {
     let dockerds = docker::dockerd_tgids();
     if dockerds.is_empty() {
         bail!(
@@ -237,6 +238,10 @@ fn watch(probes: &mut Probes, files: &CgroupFiles) -> anyhow::Result<()> {
     }
     probes.watch_writer(std::process::id())?;
     probes.watch_writer_comm("runc")?;
+    if docker.cgroup_driver == "systemd" {
+        // systemd applies the unit properties runc asks for over D-Bus: it writes first.
+        probes.watch_writer(1)?;
+    }
     for key in files.keys()? {
         probes.watch_cgroup(key)?;
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow, bail, ensure};
 use bollard::{
     Docker,
     models::{ContainerCreateBody, ContainerUpdateBody, HostConfig, HostConfigCgroupnsModeEnum},
@@ -23,6 +23,9 @@ const IDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/idle"));
 pub struct DockerHost {
     pub api: Docker,
     pub server_version: String,
+    /// `cgroupfs` or `systemd`: with `systemd`, systemd writes the limits before runc does.
+    pub cgroup_driver: String,
+    pub rootless: bool,
 }
 
 /// The limits a cgbench container starts with, and gets back before it is removed.
@@ -53,18 +56,23 @@ impl DockerHost {
         let api = Docker::connect_with_defaults().map_err(|e| unreachable(&e))?;
         let api = api.negotiate_version().await.map_err(|e| unreachable(&e))?;
         let version = api.version().await.map_err(|e| unreachable(&e))?;
-        Ok(DockerHost { api, server_version: version.version.unwrap_or_else(|| "unknown".into()) })
+        let info = api.info().await.map_err(|e| unreachable(&e))?;
+        Ok(DockerHost {
+            server_version: version.version.unwrap_or_else(|| "unknown".into()),
+            // bollard's enums print as their API strings.
+            cgroup_driver: info.cgroup_driver.map(|d| d.to_string()).unwrap_or_default(),
+            rootless: info.security_options.unwrap_or_default().iter().any(|o| o.contains("name=rootless")),
+            api,
+        })
     }
 
     /// Rootless Docker runs runc in a user namespace on a delegated cgroup tree: not what cgbench
     /// measures, and not something it may write to as root on the user's behalf.
-    pub async fn refuse_rootless(&self) -> anyhow::Result<()> {
-        let info = self.api.info().await.map_err(|e| anyhow!("docker info failed: {e}"))?;
-        if info.security_options.unwrap_or_default().iter().any(|o| o.contains("name=rootless")) {
-            bail!(
-                "this Docker daemon is rootless, which cgbench does not support: point DOCKER_HOST at the system daemon"
-            );
-        }
+    pub fn refuse_rootless(&self) -> anyhow::Result<()> {
+        ensure!(
+            !self.rootless,
+            "this Docker daemon is rootless, which cgbench does not support: point DOCKER_HOST at the system daemon"
+        );
         Ok(())
     }
 

@@ -46,6 +46,8 @@ pub struct Timeline {
     pub write_exit_ns: u64,
     pub writer_pid: u32,
     pub writer_comm: String,
+    /// When another process (systemd) wrote the limit first, the exit of runc's own write of it.
+    pub runc_write_exit_ns: Option<u64>,
     /// The caller starts (CLI spawned, API call made, cgbench writes) → the limit is applied.
     pub latency_ns: u64,
     /// Docker routes: dockerd has the request → the limit is applied (the original script's span).
@@ -89,6 +91,9 @@ pub struct Actors<'a> {
     pub container_id: &'a str,
 }
 
+/// The writer docker's routes start (learned from its exec).
+const RUNC: &str = "runc";
+
 /// Events of a trial can end a little after its caller is done (runc exits before dockerd
 /// replies, but nothing is assumed): the slice handed to a trial reaches this far past its end.
 const WINDOW_SLACK_NS: u64 = 1_000_000_000;
@@ -112,7 +117,10 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
     let in_window = |ns: u64| (trial.start_ns..=trial.end_ns).contains(&ns);
     let docker = trial.planned.route.via_docker();
 
-    let target = events
+    // Every write of the trial's value to its file, earliest first. With Docker's systemd
+    // cgroup driver, systemd (pid 1) writes it first on runc's request and runc writes it
+    // again: the first one enforces the limit, and runc's own is kept beside it.
+    let mut matching: Vec<(u32, &String, i64, u64, u64)> = events
         .iter()
         .filter_map(|e| match e {
             KernelEvent::Write { tgid, comm, cgroup, file, value, ret, enter_ns, exit_ns, .. }
@@ -126,8 +134,9 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
             }
             _ => None,
         })
-        .min_by_key(|w| w.3);
-    let Some((writer, comm, ret, write_enter_ns, write_exit_ns)) = target else {
+        .collect();
+    matching.sort_by_key(|w| w.3);
+    let Some(&(writer, comm, ret, write_enter_ns, write_exit_ns)) = matching.first() else {
         return Outcome::Unpaired {
             reason: format!("no write of {} to {} was seen", trial.target.value, trial.target.file),
         };
@@ -142,11 +151,16 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
             ),
         };
     }
+    let runc_write = matching.iter().find(|w| w.1 == RUNC).filter(|w| w.0 != writer);
+    // The process docker started to write the limit: runc, whoever wrote first.
+    let runc = runc_write.map_or(writer, |w| w.0);
 
     let first_write_ns = events
         .iter()
         .filter_map(|e| match e {
-            KernelEvent::Write { tgid, enter_ns, .. } if *tgid == writer && in_window(*enter_ns) => Some(*enter_ns),
+            KernelEvent::Write { tgid, enter_ns, .. } if (*tgid == writer || *tgid == runc) && in_window(*enter_ns) => {
+                Some(*enter_ns)
+            }
             _ => None,
         })
         .min()
@@ -172,7 +186,7 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
             .iter()
             .filter_map(|e| match e {
                 KernelEvent::Exec { tgid, ts_ns, .. }
-                    if *tgid == writer && in_window(*ts_ns) && *ts_ns <= first_write_ns =>
+                    if *tgid == runc && in_window(*ts_ns) && *ts_ns <= first_write_ns =>
                 {
                     Some(*ts_ns)
                 }
@@ -194,6 +208,7 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
         write_exit_ns,
         writer_pid: writer,
         writer_comm: comm.clone(),
+        runc_write_exit_ns: runc_write.map(|w| w.4),
         latency_ns: write_exit_ns.saturating_sub(trial.start_ns),
         daemon_latency_ns: request_ns.map(|r| write_exit_ns - r),
     })
@@ -205,7 +220,7 @@ mod tests {
     use crate::{events::fixtures::*, plan::Route, resource::Limit};
 
     const ME: u32 = 1000;
-    const RUNC: u32 = 2000;
+    const RUNC_PID: u32 = 2000;
     const DOCKERD: u32 = 300;
     const ID: &str = "4f1cabcd";
     const MEM: CgroupKey = CgroupKey { dev: 50, _pad: 0, ino: 11 };
@@ -238,10 +253,10 @@ mod tests {
         vec![
             raw_request(DOCKERD, "HEAD /_ping HTTP/1.1", t0 + 100, t0 + 110),
             raw_request(DOCKERD, &format!("POST /v1.41/containers/{ID}/update HTTP/1.1"), t0 + 1_000, t0 + 1_100),
-            raw_exec(RUNC, t0 + 5_000),
-            raw_write(RUNC, "runc", MEM, "memory.memsw.limit_in_bytes", "1073741824", t0 + 9_000, t0 + 9_500, 10),
-            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", value, t0 + 10_000, t0 + 10_700, 9),
-            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "999", t0 + 11_000, t0 + 11_100, 3),
+            raw_exec(RUNC_PID, t0 + 5_000),
+            raw_write(RUNC_PID, "runc", MEM, "memory.memsw.limit_in_bytes", "1073741824", t0 + 9_000, t0 + 9_500, 10),
+            raw_write(RUNC_PID, "runc", MEM, "memory.limit_in_bytes", value, t0 + 10_000, t0 + 10_700, 9),
+            raw_write(RUNC_PID, "runc", MEM, "memory.limit_in_bytes", "999", t0 + 11_000, t0 + 11_100, 3),
         ]
     }
 
@@ -257,7 +272,8 @@ mod tests {
         assert_eq!((t.write_enter_ns, t.write_exit_ns), (10_000, 10_700));
         assert_eq!(t.latency_ns, 10_700, "from the client's start");
         assert_eq!(t.daemon_latency_ns, Some(10_700 - 1_100));
-        assert_eq!((t.writer_pid, t.writer_comm.as_str()), (RUNC, "runc"));
+        assert_eq!((t.writer_pid, t.writer_comm.as_str()), (RUNC_PID, "runc"));
+        assert_eq!(t.runc_write_exit_ns, None, "runc wrote first: nothing beside it");
     }
 
     #[test]
@@ -272,10 +288,10 @@ mod tests {
     #[test]
     fn writes_of_other_cgroups_writers_and_values_are_ignored() {
         let events = decode(&[
-            raw_write(RUNC, "runc", OTHER, "memory.limit_in_bytes", "268439552", 1_500, 1_600, 9),
+            raw_write(RUNC_PID, "runc", OTHER, "memory.limit_in_bytes", "268439552", 1_500, 1_600, 9),
             raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "268439552", 1_500, 1_600, 9),
-            raw_write(RUNC, "runc", MEM, "memory.soft_limit_in_bytes", "268439552", 1_500, 1_600, 9),
-            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268443648", 1_500, 1_600, 9),
+            raw_write(RUNC_PID, "runc", MEM, "memory.soft_limit_in_bytes", "268439552", 1_500, 1_600, 9),
+            raw_write(RUNC_PID, "runc", MEM, "memory.limit_in_bytes", "268443648", 1_500, 1_600, 9),
             raw_request(DOCKERD, &format!("POST /v1.41/containers/{ID}/update HTTP/1.1"), 1_000, 1_100),
         ]);
         let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 2_000)], events.clone(), &actors());
@@ -301,7 +317,7 @@ mod tests {
     fn a_request_for_another_container_does_not_count() {
         let raw = vec![
             raw_request(DOCKERD, "POST /v1.41/containers/ffff/update HTTP/1.1", 1_000, 1_100),
-            raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268439552", 2_000, 2_100, 9),
+            raw_write(RUNC_PID, "runc", MEM, "memory.limit_in_bytes", "268439552", 2_000, 2_100, 9),
         ];
         let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
         assert!(matches!(results[0].outcome, Outcome::Unpaired { .. }));
@@ -324,6 +340,20 @@ mod tests {
     }
 
     #[test]
+    fn with_the_systemd_driver_systemds_first_write_enforces_and_runcs_is_kept() {
+        let mut raw = docker_update("268439552", 0);
+        // systemd (pid 1) writes the limit on runc's D-Bus request before runc does.
+        raw.push(raw_write(1, "systemd", MEM, "memory.limit_in_bytes", "268439552", 8_000, 8_300, 9));
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
+        let Outcome::Paired(t) = &results[0].outcome else { panic!("{:?}", results[0].outcome) };
+        assert_eq!((t.writer_pid, t.writer_comm.as_str()), (1, "systemd"));
+        assert_eq!((t.write_enter_ns, t.write_exit_ns, t.latency_ns), (8_000, 8_300, 8_300));
+        assert_eq!(t.runc_write_exit_ns, Some(10_700));
+        assert_eq!(t.exec_ns, Some(5_000), "runc's exec, not the first writer's");
+        assert_eq!(t.first_write_ns, 8_000);
+    }
+
+    #[test]
     fn a_refused_write_is_a_failure_not_a_latency() {
         let raw = [raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "4096", 1_500, 1_600, -22)];
         let results = pair(vec![trial(Route::Raw, "4096", 1_000, 2_000)], decode(&raw), &actors());
@@ -334,8 +364,8 @@ mod tests {
     #[test]
     fn the_earliest_matching_write_wins_and_exec_must_be_the_writers() {
         let mut raw = docker_update("268439552", 0);
-        raw.push(raw_exec(RUNC + 1, 6_000));
-        raw.push(raw_write(RUNC, "runc", MEM, "memory.limit_in_bytes", "268439552", 15_000, 15_100, 9));
+        raw.push(raw_exec(RUNC_PID + 1, 6_000));
+        raw.push(raw_write(RUNC_PID, "runc", MEM, "memory.limit_in_bytes", "268439552", 15_000, 15_100, 9));
         let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
         let Outcome::Paired(t) = &results[0].outcome else { panic!() };
         assert_eq!(t.write_enter_ns, 10_000);

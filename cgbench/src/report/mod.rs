@@ -37,6 +37,7 @@ pub struct Environment {
     pub kernel: String,
     pub cgroup_layout: Layout,
     pub docker_server_version: String,
+    pub docker_cgroup_driver: String,
     pub docker_cli: String,
     pub docker_cli_version: String,
     pub probe_method: String,
@@ -244,6 +245,7 @@ pub mod fixtures {
                     write_exit_ns: applied,
                     writer_pid: if docker { 4242 } else { 1000 },
                     writer_comm: if docker { "runc" } else { "cgbench" }.into(),
+                    runc_write_exit_ns: None,
                     latency_ns: latency,
                     daemon_latency_ns: docker.then_some(applied - request),
                 })
@@ -289,6 +291,7 @@ pub mod fixtures {
             kernel: "6.18.44".into(),
             cgroup_layout: Layout::Hybrid,
             docker_server_version: "20.10.24+dfsg1".into(),
+            docker_cgroup_driver: "cgroupfs".into(),
             docker_cli: "docker".into(),
             docker_cli_version: "28.2.2".into(),
             probe_method: "tracepoints".into(),
