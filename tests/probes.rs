@@ -46,6 +46,14 @@ fn scratch_pair() -> (CgroupFiles, ScratchCgroup, ScratchCgroup) {
     (CgroupFiles { memory: dir.clone(), cpu: dir }, watched, other)
 }
 
+/// Probes that report this process's writes to `dir`.
+fn watching(dir: &Path) -> Probes {
+    let mut probes = Probes::load().unwrap();
+    probes.watch_writer(std::process::id()).unwrap();
+    probes.watch_cgroup(cgroup::dir_key(dir).unwrap()).unwrap();
+    probes
+}
+
 fn writes(events: &[KernelEvent]) -> Vec<&KernelEvent> {
     events.iter().filter(|e| matches!(e, KernelEvent::Write { .. })).collect()
 }
@@ -59,9 +67,7 @@ fn btf_gives_every_offset_on_this_kernel() {
 #[test]
 fn write_probes_report_the_watched_cgroup_only() {
     let (files, watched, other) = scratch_pair();
-    let mut probes = Probes::load().unwrap();
-    probes.watch_writer(std::process::id()).unwrap();
-    probes.watch_cgroup(cgroup::dir_key(&watched.0).unwrap()).unwrap();
+    let mut probes = watching(&watched.0);
 
     let target = files.target(&Limit::Memory { bytes: 64 << 20 });
     let other_file = other.0.join(target.file_name());
@@ -85,9 +91,7 @@ fn write_probes_report_the_watched_cgroup_only() {
 #[test]
 fn a_refused_write_is_reported_with_its_error() {
     let (files, watched, _other) = scratch_pair();
-    let mut probes = Probes::load().unwrap();
-    probes.watch_writer(std::process::id()).unwrap();
-    probes.watch_cgroup(cgroup::dir_key(&watched.0).unwrap()).unwrap();
+    let mut probes = watching(&watched.0);
     let target = files.target(&Limit::Memory { bytes: 1 });
     assert!(fs::write(&target.path, "not-a-number").is_err());
     let events = probes.drain();

@@ -7,17 +7,11 @@ use super::Report;
 use crate::units::format_ns;
 
 pub fn render(r: &Report) -> String {
-    let env = &r.environment;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "**cgbench {}** · kernel {} · {} · docker {} (CLI {}) · probes: {} · {} iterations (+{} warm-up), seed {}\n",
-        env.cgbench_version,
-        env.kernel,
-        env.cgroup_layout,
-        env.docker_server_version,
-        env.docker_cli_version,
-        env.probe_method,
+        "{} · {} iterations (+{} warm-up), seed {}\n",
+        r.environment.headline(),
         r.config.iterations,
         r.config.warmup,
         r.config.seed

@@ -48,6 +48,21 @@ pub struct Environment {
     pub container_name: String,
 }
 
+impl Environment {
+    /// The first line of every format: what was measured, on what.
+    pub fn headline(&self) -> String {
+        format!(
+            "cgbench {} · kernel {} · {} · docker {} (CLI {}) · probes: {}",
+            self.cgbench_version,
+            self.kernel,
+            self.cgroup_layout,
+            self.docker_server_version,
+            self.docker_cli_version,
+            self.probe_method
+        )
+    }
+}
+
 /// How the run was set up: enough to repeat it.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunConfig {

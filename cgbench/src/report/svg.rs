@@ -63,7 +63,6 @@ pub fn render(r: &Report) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let env = &r.environment;
     let _ = writeln!(
         s,
         r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">Limit enforcement latency: CDF per route (log scale)</text>"#
@@ -71,15 +70,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         s,
         r##"<text x="{LEFT}" y="40" fill="#555">{}</text>"##,
-        escape(&format!(
-            "cgbench {} · kernel {} · {} · docker {} · probes: {} · {} iterations",
-            env.cgbench_version,
-            env.kernel,
-            env.cgroup_layout,
-            env.docker_server_version,
-            env.probe_method,
-            r.config.iterations
-        ))
+        escape(&format!("{} · {} iterations", r.environment.headline(), r.config.iterations))
     );
 
     let all: Vec<f64> = r.groups.iter().flat_map(|g| latencies(r, g)).filter(|&v| v > 0.0).collect();

@@ -8,18 +8,8 @@ use crate::{stats::OUTLIER_Z, units::format_ns};
 const BAR_WIDTH: f64 = 40.0;
 
 pub fn render(r: &Report) -> String {
-    let env = &r.environment;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "cgbench {} · kernel {} · {} · docker {} (CLI {}) · probes: {}",
-        env.cgbench_version,
-        env.kernel,
-        env.cgroup_layout,
-        env.docker_server_version,
-        env.docker_cli_version,
-        env.probe_method
-    );
+    let _ = writeln!(out, "{}", r.environment.headline());
     let _ = writeln!(
         out,
         "{} iterations (+{} warm-up) · routes shuffled in each iteration, seed {}",
