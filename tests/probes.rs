@@ -13,7 +13,7 @@ use cgbench::{
     btf::Btf,
     cgroup::{self, CgroupFiles, Host, ResourceDir},
     events::KernelEvent,
-    probes::Probes,
+    probes::{self, Probes},
     resource::Limit,
 };
 
@@ -48,7 +48,7 @@ fn scratch_pair() -> (CgroupFiles, ScratchCgroup, ScratchCgroup) {
 
 /// Probes that report this process's writes to `dir`.
 fn watching(dir: &Path) -> Probes {
-    let mut probes = Probes::load().unwrap();
+    let mut probes = Probes::load(probes::choose(None).unwrap()).unwrap();
     probes.watch_writer(std::process::id()).unwrap();
     probes.watch_cgroup(cgroup::dir_key(dir).unwrap()).unwrap();
     probes
@@ -106,7 +106,7 @@ fn a_refused_write_is_reported_with_its_error() {
 #[test]
 fn an_exec_makes_a_writer() {
     let (files, watched, _other) = scratch_pair();
-    let mut probes = Probes::load().unwrap();
+    let mut probes = Probes::load(probes::choose(None).unwrap()).unwrap();
     probes.watch_writer_comm("dash").unwrap();
     probes.watch_cgroup(cgroup::dir_key(&watched.0).unwrap()).unwrap();
     let target = files.target(&Limit::Memory { bytes: 96 << 20 });

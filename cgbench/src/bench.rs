@@ -25,7 +25,7 @@ use crate::{
     clock::monotonic_ns,
     compare::ensure_root,
     events::KernelEvent,
-    probes::Probes,
+    probes::{self, AttachMethod, Probes},
     stats::percentile,
     units::format_ns,
 };
@@ -69,8 +69,8 @@ impl Drop for Scratch {
 
 /// Probes watching `target`, with this process as a writer, and — like runc — any program
 /// named `cgbench` that execs from now on (the storm process).
-fn attach(target: &Path) -> anyhow::Result<Probes> {
-    let mut probes = Probes::load()?;
+fn attach(target: &Path, method: AttachMethod) -> anyhow::Result<Probes> {
+    let mut probes = Probes::load(method)?;
     probes.watch_writer(std::process::id())?;
     probes.watch_writer_comm("cgbench")?;
     probes.watch_cgroup(cgroup::dir_key(target)?)?;
@@ -123,24 +123,24 @@ const SIDES: [(Side, &str); 4] = [
     (Side::Captured, "attached_captured"),
 ];
 
-fn probes_for(side: Side, target: &Path) -> anyhow::Result<Option<Probes>> {
+fn probes_for(side: Side, target: &Path, method: AttachMethod) -> anyhow::Result<Option<Probes>> {
     Ok(match side {
         Side::Detached => None,
-        Side::NotWatched => Some(Probes::load()?),
+        Side::NotWatched => Some(Probes::load(method)?),
         Side::FilteredOut => {
-            let mut probes = Probes::load()?;
+            let mut probes = Probes::load(method)?;
             probes.watch_writer(std::process::id())?;
             probes.watch_cgroup(cgroup::dir_key(target.parent().context("a scratch cgroup has a parent")?)?)?;
             Some(probes)
         }
-        Side::Captured => Some(attach(target)?),
+        Side::Captured => Some(attach(target, method)?),
     })
 }
 
 /// 1. Blocks of each side in turn (A B C D A B C D …), so all sides see the same drift. The
 /// sides between detached and captured attribute the cost: tracepoint machinery, in-kernel
 /// filter, capture.
-fn probe_overhead(opts: &Options) -> anyhow::Result<Value> {
+fn probe_overhead(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
     let scratch = Scratch::new("overhead")?;
     let file = scratch.limit_file();
     let kept = File::options().write(true).open(&file)?;
@@ -150,7 +150,7 @@ fn probe_overhead(opts: &Options) -> anyhow::Result<Value> {
         let mut delivered = 0usize;
         while samples[0].len() < opts.writes {
             for (i, (side, _)) in SIDES.iter().enumerate() {
-                let mut probes = probes_for(*side, &scratch.0)?;
+                let mut probes = probes_for(*side, &scratch.0, method)?;
                 samples[i].extend(time_writes(&file, opts.block, kept_open)?);
                 if let Some(probes) = probes.as_mut() {
                     let events = probes.drain().len();
@@ -212,12 +212,12 @@ fn cpu_ns() -> u64 {
 
 /// 2. Filtering: the storm hits an unrelated cgroup and a plain file while cgbench writes to its
 /// target once a millisecond. Loss: the storm hits the target itself.
-fn filtering(opts: &Options) -> anyhow::Result<Value> {
+fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
     let target = Scratch::new("target")?;
     let unrelated = Scratch::new("unrelated")?;
     let plain = std::env::temp_dir().join(format!("cgbench-bench-{}.txt", std::process::id()));
 
-    let mut probes = attach(&target.0)?;
+    let mut probes = attach(&target.0, method)?;
     let child = storm(&unrelated.limit_file(), &plain, opts.storm)?;
     let (wall0, cpu0) = (Instant::now(), cpu_ns());
     let mut own = 0u64;
@@ -250,7 +250,7 @@ fn filtering(opts: &Options) -> anyhow::Result<Value> {
     });
     drop(probes);
 
-    let mut probes = attach(&target.0)?;
+    let mut probes = attach(&target.0, method)?;
     let child = storm(&target.limit_file(), &plain, opts.storm)?;
     let (wall0, cpu0) = (Instant::now(), cpu_ns());
     let mut drained = 0usize;
@@ -338,13 +338,15 @@ fn runs() -> anyhow::Result<Value> {
 
 pub fn run(opts: &Options) -> anyhow::Result<String> {
     ensure_root()?;
-    let overhead = probe_overhead(opts)?;
-    let filtering = filtering(opts)?;
+    let method = probes::choose(None)?;
+    let overhead = probe_overhead(opts, method)?;
+    let filtering = filtering(opts, method)?;
     let runs = if opts.skip_runs { Value::Null } else { runs()? };
     let doc = json!({
         "schema_version": 1,
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "probe_method": method.name(),
         "probe_overhead": overhead, "filtering": filtering, "runs": runs,
     });
     std::fs::write(&opts.out, serde_json::to_string_pretty(&doc)?)
@@ -354,8 +356,12 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
 
 fn table(doc: &Value) -> String {
     let ns = |v: &Value| v.as_f64().map_or("n/a".to_owned(), format_ns);
-    let mut out =
-        format!("cgbench bench · kernel {} · {} CPUs\n\n", doc["kernel"].as_str().unwrap_or("?"), doc["cpus"]);
+    let mut out = format!(
+        "cgbench bench · kernel {} · {} CPUs · probes: {}\n\n",
+        doc["kernel"].as_str().unwrap_or("?"),
+        doc["cpus"],
+        doc["probe_method"].as_str().unwrap_or("?")
+    );
     out.push_str("probe overhead on raw writes, interleaved blocks: median / p99 (ratio of medians to detached; target for captured ≤ 1.05)\n");
     out.push_str(&format!("  {:<18}{:>8}", "", "writes"));
     for (_, name) in SIDES {

@@ -201,6 +201,7 @@ impl Btf {
             inode_ino: self.offset_of("inode", "i_ino")?,
             inode_sb: self.offset_of("inode", "i_sb")?,
             super_block_dev: self.offset_of("super_block", "s_dev")?,
+            kernfs_open_file_file: self.offset_of("kernfs_open_file", "file")?,
         })
     }
 }

@@ -40,6 +40,19 @@ pub enum Command {
     /// What cgbench itself costs: probe overhead, filtering, start-up, memory (cargo xtask bench).
     #[command(hide = true)]
     Bench(BenchArgs),
+    /// Raw writes to a scratch cgroup captured with one attach method (cargo xtask vm-test).
+    #[command(hide = true)]
+    Selftest {
+        /// Comma-separated methods, interleaved block by block.
+        #[arg(long, default_value = "tracepoint")]
+        attach: String,
+        /// Writes per limit file and method.
+        #[arg(long, default_value_t = 200)]
+        writes: usize,
+        /// Writes per block before the next method's turn.
+        #[arg(long, default_value_t = 20)]
+        block: usize,
+    },
     /// The benchmark's write storm (an internal helper process).
     #[command(hide = true)]
     Storm { cgroup_file: PathBuf, plain_file: PathBuf, millis: u64 },

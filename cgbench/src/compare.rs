@@ -136,7 +136,7 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<(Report, O
     };
     // Probes first: a kernel that refuses them must not cost a container.
     let load_start = monotonic_ns();
-    let mut probes = Probes::load()?;
+    let mut probes = Probes::load(method)?;
     let probe_load_ns = monotonic_ns() - load_start;
     let (container, limits, image) = match subject {
         Subject::Existing(container, limits) => (container, limits, "(existing container)".to_owned()),
@@ -346,7 +346,7 @@ async fn docker_cli_update(cli: &str, id: &str, limit: &Limit, memory_swap: u64)
 }
 
 /// The fast path: open, write, close each file the limit needs, in this process.
-fn raw_update(files: &CgroupFiles, limit: &Limit) -> anyhow::Result<(u64, u64)> {
+pub fn raw_update(files: &CgroupFiles, limit: &Limit) -> anyhow::Result<(u64, u64)> {
     let writes = files.writes(limit);
     let start = monotonic_ns();
     for w in &writes {
@@ -393,9 +393,9 @@ async fn restore(
     limits: &Limits,
     originals: &[(PathBuf, String)],
 ) -> anyhow::Result<()> {
-    if originals.iter().any(|(path, _)| !path.exists()) {
-        // The container stopped or was removed mid-run (the run's error says so), and its
-        // cgroups went with it: there is nothing left to restore.
+    if originals.iter().any(|(path, _)| !path.exists()) || !docker.is_running(&container.id).await? {
+        // The container stopped or is being removed (the run's error says so), and its cgroups
+        // go with it: there is nothing left to restore.
         return Ok(());
     }
     let via_docker = docker.set_limits(&container.id, limits).await;

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use anyhow::{Context as _, anyhow, bail, ensure};
 use bollard::{
     Docker,
-    models::{ContainerCreateBody, ContainerUpdateBody, HostConfig, HostConfigCgroupnsModeEnum},
+    models::{
+        ContainerCreateBody, ContainerStateStatusEnum, ContainerUpdateBody, HostConfig, HostConfigCgroupnsModeEnum,
+    },
     query_parameters::{BuildImageOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder},
 };
 use futures_util::StreamExt as _;
@@ -166,6 +168,15 @@ impl DockerHost {
         let limits = Limits { memory_bytes: memory as u64, memory_swap_bytes: host.memory_swap.unwrap_or(0), cpu };
         let name = inspect.name.unwrap_or_else(|| name.to_owned()).trim_start_matches('/').to_owned();
         Ok((Container { id, name, pid: pid as u32 }, limits))
+    }
+
+    /// Whether the container still runs: not removed, not being removed, not stopped.
+    pub async fn is_running(&self, id: &str) -> anyhow::Result<bool> {
+        match self.api.inspect_container(id, None).await {
+            Ok(inspect) => Ok(inspect.state.and_then(|s| s.status) == Some(ContainerStateStatusEnum::RUNNING)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("inspecting container {id}")),
+        }
     }
 
     /// Removes a container cgbench created; one already gone (removed by someone else) is fine.

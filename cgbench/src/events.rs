@@ -31,7 +31,8 @@ fn cgroup_id<S: serde::Serializer>(key: &CgroupKey, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&format!("{}:{}", key.dev, key.ino))
 }
 
-/// x86_64 syscall names for the numbers the probes can report.
+/// x86_64 syscall names for the numbers the probes can report; writes seen by an fentry or
+/// kprobe hook come from cgroup_file_write, not from one syscall.
 fn syscall_name(nr: u32) -> String {
     match nr {
         0 => "read".into(),
@@ -43,6 +44,7 @@ fn syscall_name(nr: u32) -> String {
         296 => "pwritev".into(),
         299 => "recvmmsg".into(),
         328 => "pwritev2".into(),
+        u32::MAX => "cgroup_file_write".into(),
         other => format!("syscall {other}"),
     }
 }
@@ -237,6 +239,14 @@ mod tests {
             (file.as_str(), value.as_str(), cgroup, ret, syscall.as_str()),
             ("memory.limit_in_bytes", "268439552", key, 9, "write")
         );
+    }
+
+    #[test]
+    fn writes_seen_in_cgroup_file_write_name_it_as_their_source() {
+        let mut raw = raw_write(1, "runc", CgroupKey::default(), "memory.max", "4096", 1, 2, 4);
+        raw.syscall_nr = u32::MAX;
+        let KernelEvent::Write { syscall, .. } = KernelEvent::from_raw(&raw).unwrap() else { panic!() };
+        assert_eq!(syscall, "cgroup_file_write");
     }
 
     #[test]

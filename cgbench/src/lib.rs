@@ -17,6 +17,7 @@ pub mod progress;
 pub mod report;
 pub mod resource;
 pub mod rng;
+pub mod selftest;
 pub mod stages;
 pub mod stats;
 pub mod units;

@@ -12,6 +12,8 @@ use cgbench::{
     compare::{self, Interrupted},
     docker::DockerHost,
     doctor,
+    probes::AttachMethod,
+    selftest,
 };
 use clap::Parser as _;
 
@@ -99,6 +101,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 skip_runs: args.skip_runs,
             };
             print!("{}", bench::run(&options)?);
+            Ok(())
+        }
+        Command::Selftest { attach, writes, block } => {
+            let methods = attach
+                .split(',')
+                .map(|m| Ok(AttachMethod::parse(m.trim())?.unwrap_or(AttachMethod::Tracepoint)))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(Usage)?;
+            print!("{}", selftest::run(&methods, writes, block)?);
             Ok(())
         }
         Command::Storm { cgroup_file, plain_file, millis } => bench::storm_child(&cgroup_file, &plain_file, millis),

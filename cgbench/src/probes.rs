@@ -7,7 +7,7 @@ use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{FEntry, KProbe, TracePoint},
+    programs::{FEntry, FExit, KProbe, TracePoint},
 };
 use probe_common::{COMM_LEN, CgroupKey};
 
@@ -17,7 +17,19 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cg
 
 /// Program → tracepoints it is attached to. Exit records share one layout, so one program serves
 /// every exit; entry programs differ by where the syscall keeps its buffer.
-const ATTACHMENTS: &[(&str, &str, &[&str])] = &[
+type Tracepoints = &'static [(&'static str, &'static str, &'static [&'static str])];
+
+/// dockerd's request and runc's exec: tracepoints whatever the method, as they load everywhere.
+const REQUEST_AND_EXEC: Tracepoints = &[
+    ("request_read_enter", "syscalls", &["sys_enter_read", "sys_enter_recvfrom"]),
+    ("request_recvmsg_enter", "syscalls", &["sys_enter_recvmsg"]),
+    ("request_recvmmsg_enter", "syscalls", &["sys_enter_recvmmsg"]),
+    ("request_read_exit", "syscalls", &["sys_exit_read", "sys_exit_recvfrom", "sys_exit_recvmsg", "sys_exit_recvmmsg"]),
+    ("writer_exec", "sched", &["sched_process_exec"]),
+];
+
+/// The cgroup writes, as syscalls, when the method is `tracepoint`.
+const WRITE_TRACEPOINTS: Tracepoints = &[
     ("cgroup_write_enter", "syscalls", &["sys_enter_write", "sys_enter_pwrite64"]),
     ("cgroup_writev_enter", "syscalls", &["sys_enter_writev", "sys_enter_pwritev", "sys_enter_pwritev2"]),
     (
@@ -25,11 +37,6 @@ const ATTACHMENTS: &[(&str, &str, &[&str])] = &[
         "syscalls",
         &["sys_exit_write", "sys_exit_pwrite64", "sys_exit_writev", "sys_exit_pwritev", "sys_exit_pwritev2"],
     ),
-    ("request_read_enter", "syscalls", &["sys_enter_read", "sys_enter_recvfrom"]),
-    ("request_recvmsg_enter", "syscalls", &["sys_enter_recvmsg"]),
-    ("request_recvmmsg_enter", "syscalls", &["sys_enter_recvmmsg"]),
-    ("request_read_exit", "syscalls", &["sys_exit_read", "sys_exit_recvfrom", "sys_exit_recvmsg", "sys_exit_recvmmsg"]),
-    ("writer_exec", "sched", &["sched_process_exec"]),
 ];
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -86,12 +93,6 @@ impl AttachMethod {
         }
     }
 
-    /// Whether cgbench has capture programs of this kind. Only tracepoints so far: fentry and
-    /// kprobe programs exist to ask the kernel what it permits, for `doctor` and `--attach`.
-    pub fn captures(self) -> bool {
-        self == AttachMethod::Tracepoint
-    }
-
     /// The name `--attach` takes.
     pub fn flag(self) -> &'static str {
         match self {
@@ -129,54 +130,77 @@ fn load_object() -> anyhow::Result<Ebpf> {
         .map_err(|e| anyhow!("the kernel refused cgbench's eBPF maps or programs: {e}"))
 }
 
-/// Asks the kernel whether it loads and attaches programs of this kind, with the smallest one
-/// (for tracepoints: all of cgbench's). Everything is detached again before this returns.
-pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
+fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<()> {
+    for (program, category, tracepoints) in table {
+        let tp: &mut TracePoint = ebpf
+            .program_mut(program)
+            .with_context(|| format!("program {program} missing from the eBPF object"))?
+            .try_into()?;
+        tp.load().map_err(|e| anyhow!("the kernel refused the tracepoint program {program}: {}", load_refusal(&e)))?;
+        for name in *tracepoints {
+            tp.attach(category, name)
+                .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {}", error_chain(&e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Attaches the cgroup-write capture programs of one method.
+fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<()> {
     match method {
-        AttachMethod::Tracepoint => Probes::load().map(drop),
+        AttachMethod::Tracepoint => attach_tracepoints(ebpf, WRITE_TRACEPOINTS),
         AttachMethod::Fentry => {
-            let mut ebpf = load_object()?;
             let btf = aya::Btf::from_sys_fs()?;
-            let program: &mut FEntry =
-                ebpf.program_mut("doctor_fentry").context("doctor_fentry missing")?.try_into()?;
-            program.load(CGROUP_WRITE_FN, &btf).map_err(|e| anyhow!("{}", load_refusal(&e)))?;
-            program.attach().map_err(|e| anyhow!("{}", error_chain(&e)))?;
+            let entry: &mut FEntry =
+                ebpf.program_mut("cgroup_file_write_fentry").context("fentry program missing")?.try_into()?;
+            entry.load(CGROUP_WRITE_FN, &btf).map_err(|e| anyhow!("{}", load_refusal(&e)))?;
+            entry.attach().map_err(|e| anyhow!("{}", error_chain(&e)))?;
+            let exit: &mut FExit =
+                ebpf.program_mut("cgroup_file_write_fexit").context("fexit program missing")?.try_into()?;
+            exit.load(CGROUP_WRITE_FN, &btf).map_err(|e| anyhow!("{}", load_refusal(&e)))?;
+            exit.attach().map_err(|e| anyhow!("{}", error_chain(&e)))?;
             Ok(())
         }
         AttachMethod::Kprobe => {
-            let mut ebpf = load_object()?;
-            let program: &mut KProbe =
-                ebpf.program_mut("doctor_kprobe").context("doctor_kprobe missing")?.try_into()?;
-            program.load().map_err(|e| anyhow!("{}", load_refusal(&e)))?;
-            program.attach(CGROUP_WRITE_FN, 0).map_err(|e| {
-                let why = error_chain(&e);
-                if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
-                    anyhow!("{why}")
-                } else {
-                    anyhow!("{why} (no kprobe PMU: the kernel is built without CONFIG_KPROBES)")
-                }
-            })?;
+            for program in ["cgroup_file_write_kprobe", "cgroup_file_write_kretprobe"] {
+                let probe: &mut KProbe =
+                    ebpf.program_mut(program).with_context(|| format!("{program} missing"))?.try_into()?;
+                probe.load().map_err(|e| anyhow!("{}", load_refusal(&e)))?;
+                probe.attach(CGROUP_WRITE_FN, 0).map_err(|e| {
+                    let why = error_chain(&e);
+                    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+                        anyhow!("{why}")
+                    } else {
+                        anyhow!("{why} (no kprobe PMU: the kernel is built without CONFIG_KPROBES)")
+                    }
+                })?;
+            }
             Ok(())
         }
     }
 }
 
-/// The method a run uses: the best one cgbench captures with that the kernel permits, or the
-/// one forced with `--attach`, refused with the reason and the alternative.
+/// Asks the kernel whether it loads and attaches cgbench's write capture of this kind (and, for
+/// tracepoints, every other program too). Everything is detached again before this returns.
+pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
+    match method {
+        AttachMethod::Tracepoint => Probes::load(method).map(drop),
+        _ => attach_writes(&mut load_object()?, method),
+    }
+}
+
+/// The method a run uses: the best one on the ladder the kernel permits, or the one forced with
+/// `--attach`, refused with the reason and the alternative.
 pub fn choose(forced: Option<AttachMethod>) -> anyhow::Result<AttachMethod> {
     let Some(method) = forced else {
-        return Ok(AttachMethod::LADDER.into_iter().find(|m| m.captures()).expect("tracepoints capture"));
+        return Ok(AttachMethod::LADDER
+            .into_iter()
+            .find(|&m| m == AttachMethod::Tracepoint || kernel_permits(m).is_ok())
+            .expect("the ladder ends with tracepoints"));
     };
     if let Err(e) = kernel_permits(method) {
         bail!(
             "--attach {}: this kernel refuses {} ({e:#}): use --attach tracepoint or auto",
-            method.flag(),
-            method.name()
-        );
-    }
-    if !method.captures() {
-        bail!(
-            "--attach {}: this kernel permits {}, but cgbench's capture programs exist only as tracepoints so far: use --attach tracepoint or auto",
             method.flag(),
             method.name()
         );
@@ -192,23 +216,13 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Loads and attaches every program. Any refusal is an error and leaves nothing attached.
-    pub fn load() -> anyhow::Result<Probes> {
+    /// Loads and attaches every program, the write capture by `method`. Any refusal is an error and
+    /// leaves nothing attached.
+    pub fn load(method: AttachMethod) -> anyhow::Result<Probes> {
         let tracefs = TracefsMount::ensure()?;
         let mut ebpf = load_object()?;
-        for (program, category, tracepoints) in ATTACHMENTS {
-            let tp: &mut TracePoint = ebpf
-                .program_mut(program)
-                .with_context(|| format!("program {program} missing from the eBPF object"))?
-                .try_into()?;
-            tp.load().map_err(|e| {
-                anyhow!("the kernel refused to load the tracepoint program {program}: {}", error_chain(&e))
-            })?;
-            for name in *tracepoints {
-                tp.attach(category, name)
-                    .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {}", error_chain(&e)))?;
-            }
-        }
+        attach_tracepoints(&mut ebpf, REQUEST_AND_EXEC)?;
+        attach_writes(&mut ebpf, method)?;
         let events = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map missing")?)?;
         Ok(Probes { ebpf, events, _tracefs: tracefs })
     }

@@ -25,7 +25,8 @@ pub const EVENT_WRITE: u32 = 3;
 #[derive(Clone, Copy, Debug)]
 pub struct Event {
     pub kind: u32,
-    /// Syscall number from the tracepoint record (0 for exec).
+    /// Syscall number from the tracepoint record (0 for exec, `u32::MAX` for a write seen in
+    /// cgroup_file_write by an fentry or kprobe hook).
     pub syscall_nr: u32,
     pub tgid: u32,
     pub tid: u32,
@@ -76,6 +77,8 @@ pub struct KernelOffsets {
     pub inode_ino: u64,
     pub inode_sb: u64,
     pub super_block_dev: u64,
+    /// `kernfs_open_file.file`: the fentry and kprobe hooks on cgroup_file_write start there.
+    pub kernfs_open_file_file: u64,
 }
 
 #[cfg(feature = "user")]
@@ -104,6 +107,6 @@ mod tests {
         assert_eq!(offset_of!(Event, comm), 72);
         assert_eq!(offset_of!(Event, data), 152);
         assert_eq!(size_of::<CgroupKey>(), 16);
-        assert_eq!(size_of::<KernelOffsets>(), 11 * 8);
+        assert_eq!(size_of::<KernelOffsets>(), 12 * 8);
     }
 }

@@ -15,11 +15,11 @@ use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str_bytes, bpf_probe_read_user, bpf_probe_read_user_buf,
+        bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user, bpf_probe_read_user_buf,
     },
-    macros::{fentry, kprobe, map, tracepoint},
+    macros::{fentry, fexit, kprobe, kretprobe, map, tracepoint},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
-    programs::{FEntryContext, ProbeContext, TracePointContext},
+    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext, TracePointContext},
 };
 use probe_common::{COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets};
 
@@ -38,6 +38,7 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     inode_ino: 0,
     inode_sb: 0,
     super_block_dev: 0,
+    kernfs_open_file_file: 0,
 };
 
 #[map]
@@ -75,6 +76,8 @@ struct PendingWrite {
     cgroup: CgroupKey,
     fd: u32,
     syscall_nr: u32,
+    buf_kind: u32,
+    _pad: u32,
 }
 
 /// A write between its syscall entry and exit, by pid_tgid.
@@ -152,14 +155,18 @@ fn reserve(kind: u32, pid_tgid: u64, syscall_nr: u32) -> Option<RingBufEntry<Eve
     Some(entry)
 }
 
-/// Copies up to `DATA_LEN` bytes of user memory into the event; the user side reads only
-/// `min(count, DATA_LEN)` of them.
+/// Copies up to `DATA_LEN` bytes of the written or read buffer into the event; the user side
+/// reads only `min(count, DATA_LEN)` of them.
 #[inline(always)]
-fn copy_data(ev: *mut Event, buf: u64, count: u64) {
+fn copy_data(ev: *mut Event, buf: u64, count: u64, kernel: bool) {
     let n = if count < DATA_LEN as u64 { count as usize } else { DATA_LEN };
     if n > 0 {
-        let data = unsafe { &mut (*ev).data };
-        let _ = unsafe { bpf_probe_read_user_buf(buf as *const u8, &mut data[..n]) };
+        let data = unsafe { &mut (&mut (*ev).data)[..n] };
+        let _ = if kernel {
+            unsafe { bpf_probe_read_kernel_buf(buf as *const u8, data) }
+        } else {
+            unsafe { bpf_probe_read_user_buf(buf as *const u8, data) }
+        };
     }
 }
 
@@ -189,7 +196,71 @@ fn file_of_fd(o: &KernelOffsets, fd: u64) -> Res<u64> {
     Ok(file)
 }
 
-fn write_enter(ctx: &TracePointContext, vectored: bool) -> Res {
+/// Where a pending write's bytes are: in the writer's memory (syscall hooks) or already copied
+/// into the kernel (cgroup_file_write's `buf`).
+const BUF_USER: u32 = 0;
+const BUF_KERNEL: u32 = 1;
+
+/// The hook is in cgroup_file_write itself, not a syscall: no syscall number, no fd.
+const NO_SYSCALL: u32 = u32::MAX;
+
+/// The shared entry of every write hook: keep the write if `file` is a control file of a
+/// target cgroup, and remember it until the write returns.
+#[inline(always)]
+fn capture_enter(pid_tgid: u64, file: u64, buf: u64, count: u64, fd: u32, syscall_nr: u32, buf_kind: u32) -> Res {
+    let o = offsets();
+    let dentry: u64 = kread(file + o.file_dentry)?;
+    let parent: u64 = kread(dentry + o.dentry_parent)?;
+    let dir_inode: u64 = kread(parent + o.dentry_inode)?;
+    let sb: u64 = kread(dir_inode + o.inode_sb)?;
+    let cgroup = CgroupKey { dev: kread(sb + o.super_block_dev)?, _pad: 0, ino: kread(dir_inode + o.inode_ino)? };
+    if unsafe { TARGETS.get(&cgroup) }.is_none() {
+        return Ok(());
+    }
+    let pending = PendingWrite {
+        buf,
+        count,
+        name: kread(dentry + o.dentry_name)?,
+        cgroup,
+        fd,
+        syscall_nr,
+        buf_kind,
+        _pad: 0,
+        // Taken last so that the probe's own work stays outside the measured span.
+        enter_ns: unsafe { bpf_ktime_get_ns() },
+    };
+    PENDING_WRITES.insert(&pid_tgid, &pending, 0)?;
+    Ok(())
+}
+
+/// The shared exit of every write hook; `ts` is taken first thing by the caller, for the same
+/// reason.
+#[inline(always)]
+fn capture_exit(ts: u64, ret: i64) -> Res {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(p) = (unsafe { PENDING_WRITES.get(&pid_tgid) }).copied() else {
+        return Ok(());
+    };
+    PENDING_WRITES.remove(&pid_tgid)?;
+    let Some(mut entry) = reserve(EVENT_WRITE, pid_tgid, p.syscall_nr) else {
+        return Ok(());
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        (*ev).ts_enter_ns = p.enter_ns;
+        (*ev).ts_exit_ns = ts;
+        (*ev).ret = ret;
+        (*ev).cgroup = p.cgroup;
+        (*ev).count = p.count;
+        (*ev).fd = p.fd;
+        let _ = bpf_probe_read_kernel_str_bytes(p.name as *const u8, &mut (*ev).name);
+    }
+    copy_data(ev, p.buf, p.count, p.buf_kind == BUF_KERNEL);
+    entry.submit(BPF_RB_NO_WAKEUP as u64);
+    Ok(())
+}
+
+fn syscall_write_enter(ctx: &TracePointContext, vectored: bool) -> Res {
     let pid_tgid = bpf_get_current_pid_tgid();
     if !is_writer(pid_tgid) {
         return Ok(());
@@ -205,75 +276,71 @@ fn write_enter(ctx: &TracePointContext, vectored: bool) -> Res {
     } else {
         (arg(ctx, 1)?, arg(ctx, 2)?)
     };
-
-    let o = offsets();
-    let file = file_of_fd(&o, fd)?;
-    let dentry: u64 = kread(file + o.file_dentry)?;
-    let parent: u64 = kread(dentry + o.dentry_parent)?;
-    let dir_inode: u64 = kread(parent + o.dentry_inode)?;
-    let sb: u64 = kread(dir_inode + o.inode_sb)?;
-    let cgroup = CgroupKey { dev: kread(sb + o.super_block_dev)?, _pad: 0, ino: kread(dir_inode + o.inode_ino)? };
-    if unsafe { TARGETS.get(&cgroup) }.is_none() {
-        return Ok(());
-    }
-
-    let pending = PendingWrite {
-        buf,
-        count,
-        name: kread(dentry + o.dentry_name)?,
-        cgroup,
-        fd: fd as u32,
-        syscall_nr: unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32,
-        // Taken last so that the probe's own work stays outside the measured span.
-        enter_ns: unsafe { bpf_ktime_get_ns() },
-    };
-    PENDING_WRITES.insert(&pid_tgid, &pending, 0)?;
-    Ok(())
+    let file = file_of_fd(&offsets(), fd)?;
+    let syscall_nr = unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32;
+    capture_enter(pid_tgid, file, buf, count, fd as u32, syscall_nr, BUF_USER)
 }
 
-fn write_exit(ctx: &TracePointContext) -> Res {
-    // Taken first, for the same reason.
-    let ts = unsafe { bpf_ktime_get_ns() };
+/// `cgroup_file_write(struct kernfs_open_file *of, char *buf, size_t nbytes, loff_t off)`:
+/// every cgroup control-file write, whatever syscall (or io_uring) it came from.
+fn kernel_write_enter(of: u64, buf: u64, count: u64) -> Res {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(p) = (unsafe { PENDING_WRITES.get(&pid_tgid) }).copied() else {
+    if !is_writer(pid_tgid) {
         return Ok(());
-    };
-    PENDING_WRITES.remove(&pid_tgid)?;
-    let Some(mut entry) = reserve(EVENT_WRITE, pid_tgid, p.syscall_nr) else {
-        return Ok(());
-    };
-    let ev = entry.as_mut_ptr();
-    unsafe {
-        (*ev).ts_enter_ns = p.enter_ns;
-        (*ev).ts_exit_ns = ts;
-        (*ev).ret = ctx.read_at::<i64>(RET).unwrap_or(i64::MIN);
-        (*ev).cgroup = p.cgroup;
-        (*ev).count = p.count;
-        (*ev).fd = p.fd;
-        let _ = bpf_probe_read_kernel_str_bytes(p.name as *const u8, &mut (*ev).name);
     }
-    copy_data(ev, p.buf, p.count);
-    entry.submit(BPF_RB_NO_WAKEUP as u64);
-    Ok(())
+    let file: u64 = kread(of + offsets().kernfs_open_file_file)?;
+    capture_enter(pid_tgid, file, buf, count, u32::MAX, NO_SYSCALL, BUF_KERNEL)
 }
 
 /// `write(fd, buf, count)` and `pwrite64(fd, buf, count, pos)`.
 #[tracepoint]
 pub fn cgroup_write_enter(ctx: TracePointContext) -> u32 {
-    let _ = write_enter(&ctx, false);
+    let _ = syscall_write_enter(&ctx, false);
     0
 }
 
 /// `writev`, `pwritev`, `pwritev2`: `(fd, iov, vlen, ...)`.
 #[tracepoint]
 pub fn cgroup_writev_enter(ctx: TracePointContext) -> u32 {
-    let _ = write_enter(&ctx, true);
+    let _ = syscall_write_enter(&ctx, true);
     0
 }
 
 #[tracepoint]
 pub fn cgroup_write_exit(ctx: TracePointContext) -> u32 {
-    let _ = write_exit(&ctx);
+    let ts = unsafe { bpf_ktime_get_ns() };
+    let _ = capture_exit(ts, unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN));
+    0
+}
+
+/// The lowest-overhead hooks: BTF trampolines on cgroup_file_write (kernels that permit them).
+#[fentry(function = "cgroup_file_write")]
+pub fn cgroup_file_write_fentry(ctx: FEntryContext) -> u32 {
+    let _ = kernel_write_enter(ctx.arg(0), ctx.arg(1), ctx.arg(2));
+    0
+}
+
+#[fexit(function = "cgroup_file_write")]
+pub fn cgroup_file_write_fexit(ctx: FExitContext) -> u32 {
+    let ts = unsafe { bpf_ktime_get_ns() };
+    // An fexit program sees the function's arguments and then its return value.
+    let _ = capture_exit(ts, ctx.arg::<i64>(4));
+    0
+}
+
+/// The fallback where fentry is refused and kprobes exist.
+#[kprobe]
+pub fn cgroup_file_write_kprobe(ctx: ProbeContext) -> u32 {
+    if let (Some(of), Some(buf), Some(count)) = (ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
+        let _ = kernel_write_enter(of, buf, count);
+    }
+    0
+}
+
+#[kretprobe]
+pub fn cgroup_file_write_kretprobe(ctx: RetProbeContext) -> u32 {
+    let ts = unsafe { bpf_ktime_get_ns() };
+    let _ = capture_exit(ts, ctx.ret::<i64>());
     0
 }
 
@@ -368,7 +435,7 @@ fn read_exit(ctx: &TracePointContext) -> Res {
         (*ev).count = got;
         (*ev).fd = pending.fd as u32;
     }
-    copy_data(ev, pending.buf, got);
+    copy_data(ev, pending.buf, got, false);
     entry.submit(BPF_RB_NO_WAKEUP as u64);
     Ok(())
 }
@@ -404,20 +471,6 @@ pub fn writer_exec(_ctx: TracePointContext) -> u32 {
         }
         entry.submit(BPF_RB_NO_WAKEUP as u64);
     }
-    0
-}
-
-// ---------------------------------------------------------------------------------------------
-// Attach-method probes for `cgbench doctor`: the smallest programs of each kind, loaded to ask
-// the kernel whether it permits them. They never capture anything.
-
-#[fentry(function = "cgroup_file_write")]
-pub fn doctor_fentry(_ctx: FEntryContext) -> u32 {
-    0
-}
-
-#[kprobe]
-pub fn doctor_kprobe(_ctx: ProbeContext) -> u32 {
     0
 }
 
