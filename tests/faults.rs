@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use cgbench::cgroup::Scratch;
 use common::{CGBENCH, docker, leftover_containers};
 use serde_json::Value;
 
@@ -61,11 +62,8 @@ fn a_container_removed_mid_run_ends_it_with_partial_results() {
 fn two_thousand_iterations_under_a_write_storm_pair_cleanly() {
     common::assert_root();
     let host = cgbench::cgroup::Host::detect().unwrap();
-    let own = host.files_of(&fs::read_to_string("/proc/self/cgroup").unwrap()).unwrap();
-    let scratch = own.memory.path.join(format!("cgbench-faults-{}", std::process::id()));
-    fs::create_dir(&scratch).unwrap();
-    let limit_file =
-        ["memory.limit_in_bytes", "memory.max"].iter().map(|f| scratch.join(f)).find(|f| f.exists()).unwrap();
+    let scratch = Scratch::new(&host, &format!("cgbench-faults-{}", std::process::id())).unwrap();
+    let limit_file = scratch.memory_limit_file();
     let plain = temp("storm.txt");
     let runc = temp("bin");
     fs::create_dir_all(&runc).unwrap();
@@ -98,7 +96,7 @@ fn two_thousand_iterations_under_a_write_storm_pair_cleanly() {
     let _ = storm.wait();
     let _ = fs::remove_file(&plain);
     let _ = fs::remove_dir_all(runc.parent().unwrap());
-    fs::remove_dir(&scratch).unwrap();
+    drop(scratch);
 
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(storm_was_running, "the storm must outlast the run");

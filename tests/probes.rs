@@ -5,45 +5,26 @@ mod common;
 
 use std::{
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
+    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use cgbench::{
     btf::Btf,
-    cgroup::{self, CgroupFiles, Host, ResourceDir},
+    cgroup::{self, Host, Scratch},
     events::KernelEvent,
     probes::{self, Probes},
     resource::Limit,
 };
 
-/// A cgroup directory made for one test and removed when it ends.
-struct ScratchCgroup(PathBuf);
-
-impl ScratchCgroup {
-    fn new(parent: &Path, name: &str) -> ScratchCgroup {
-        let path = parent.join(format!("cgbench-test-{}-{name}", std::process::id()));
-        fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        ScratchCgroup(path)
-    }
-}
-
-impl Drop for ScratchCgroup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir(&self.0);
-    }
-}
-
-/// Two sibling scratch cgroups next to this process's own memory cgroup.
-fn scratch_pair() -> (CgroupFiles, ScratchCgroup, ScratchCgroup) {
+/// A scratch cgroup next to this process's own, removed when the test ends; numbered, since
+/// tests run side by side under `cargo test`.
+fn scratch(name: &str) -> Scratch {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
     common::assert_root();
-    let host = Host::detect().unwrap();
-    let own = host.files_of(&fs::read_to_string("/proc/self/cgroup").unwrap()).unwrap();
-    let parent = own.memory.path.clone();
-    let watched = ScratchCgroup::new(&parent, "watched");
-    let other = ScratchCgroup::new(&parent, "other");
-    let dir = ResourceDir { version: own.memory.version, path: watched.0.clone() };
-    (CgroupFiles { memory: dir.clone(), cpu: dir }, watched, other)
+    let n = MADE.fetch_add(1, Ordering::Relaxed);
+    Scratch::new(&Host::detect().unwrap(), &format!("cgbench-test-{}-{n}-{name}", std::process::id())).unwrap()
 }
 
 /// Probes that report this process's writes to `dir`.
@@ -66,11 +47,11 @@ fn btf_gives_every_offset_on_this_kernel() {
 
 #[test]
 fn write_probes_report_the_watched_cgroup_only() {
-    let (files, watched, other) = scratch_pair();
-    let mut probes = watching(&watched.0);
+    let (watched, other) = (scratch("watched"), scratch("other"));
+    let mut probes = watching(&watched.files.memory.path);
 
-    let target = files.target(&Limit::Memory { bytes: 64 << 20 });
-    let other_file = other.0.join(target.file_name());
+    let target = watched.files.target(&Limit::Memory { bytes: 64 << 20 });
+    let other_file = other.memory_limit_file();
     fs::write(&other_file, "134217728").unwrap();
     fs::write(&target.path, &target.value).unwrap();
     fs::write(std::env::temp_dir().join("cgbench-probe-test"), "not a cgroup").unwrap();
@@ -90,9 +71,9 @@ fn write_probes_report_the_watched_cgroup_only() {
 
 #[test]
 fn a_refused_write_is_reported_with_its_error() {
-    let (files, watched, _other) = scratch_pair();
-    let mut probes = watching(&watched.0);
-    let target = files.target(&Limit::Memory { bytes: 1 });
+    let watched = scratch("watched");
+    let mut probes = watching(&watched.files.memory.path);
+    let target = watched.files.target(&Limit::Memory { bytes: 1 });
     assert!(fs::write(&target.path, "not-a-number").is_err());
     let events = probes.drain();
     let seen = writes(&events);
@@ -105,11 +86,11 @@ fn a_refused_write_is_reported_with_its_error() {
 /// execs, and its writes are reported with its own pid.
 #[test]
 fn an_exec_makes_a_writer() {
-    let (files, watched, _other) = scratch_pair();
+    let watched = scratch("watched");
     let mut probes = Probes::load(probes::choose(None).unwrap()).unwrap();
     probes.watch_writer_comm("dash").unwrap();
-    probes.watch_cgroup(cgroup::dir_key(&watched.0).unwrap()).unwrap();
-    let target = files.target(&Limit::Memory { bytes: 96 << 20 });
+    probes.watch_cgroup(cgroup::dir_key(&watched.files.memory.path).unwrap()).unwrap();
+    let target = watched.files.target(&Limit::Memory { bytes: 96 << 20 });
     let status = Command::new("/bin/dash")
         .arg("-c")
         .arg(format!("printf %s {} > {}", target.value, target.path.display()))

@@ -21,7 +21,7 @@ use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
 
 use crate::{
-    cgroup::{self, Host},
+    cgroup::{self, Host, Scratch},
     clock::monotonic_ns,
     compare::ensure_root,
     events::KernelEvent,
@@ -42,29 +42,9 @@ pub struct Options {
 
 const VALUES: [&str; 2] = ["268435456", "268439552"];
 
-/// A memory cgroup made for the benchmark and removed when it ends.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> anyhow::Result<Scratch> {
-        let host = Host::detect()?;
-        let own = host.files_of(&std::fs::read_to_string("/proc/self/cgroup")?)?;
-        let path = own.memory.path.join(format!("cgbench-bench-{}-{name}", std::process::id()));
-        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Scratch(path))
-    }
-
-    /// The memory limit file: `memory.limit_in_bytes` on v1, `memory.max` on v2.
-    fn limit_file(&self) -> PathBuf {
-        let v1 = self.0.join("memory.limit_in_bytes");
-        if v1.exists() { v1 } else { self.0.join("memory.max") }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
+/// A scratch cgroup for one part of the benchmark.
+fn scratch(name: &str) -> anyhow::Result<Scratch> {
+    Scratch::new(&Host::detect()?, &format!("cgbench-bench-{}-{name}", std::process::id()))
 }
 
 /// Probes watching `target`, with this process as a writer, and — like runc — any program
@@ -141,8 +121,8 @@ fn probes_for(side: Side, target: &Path, method: AttachMethod) -> anyhow::Result
 /// sides between detached and captured attribute the cost: tracepoint machinery, in-kernel
 /// filter, capture.
 fn probe_overhead(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
-    let scratch = Scratch::new("overhead")?;
-    let file = scratch.limit_file();
+    let scratch = scratch("overhead")?;
+    let file = scratch.memory_limit_file();
     let kept = File::options().write(true).open(&file)?;
     let mut results = serde_json::Map::new();
     for (mode, kept_open) in [("open_write_close", None), ("kept_open_pwrite", Some(&kept))] {
@@ -150,7 +130,7 @@ fn probe_overhead(opts: &Options, method: AttachMethod) -> anyhow::Result<Value>
         let mut delivered = 0usize;
         while samples[0].len() < opts.writes {
             for (i, (side, _)) in SIDES.iter().enumerate() {
-                let mut probes = probes_for(*side, &scratch.0, method)?;
+                let mut probes = probes_for(*side, &scratch.files.memory.path, method)?;
                 samples[i].extend(time_writes(&file, opts.block, kept_open)?);
                 if let Some(probes) = probes.as_mut() {
                     let events = probes.drain().len();
@@ -213,17 +193,17 @@ fn cpu_ns() -> u64 {
 /// 2. Filtering: the storm hits an unrelated cgroup and a plain file while cgbench writes to its
 /// target once a millisecond. Loss: the storm hits the target itself.
 fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
-    let target = Scratch::new("target")?;
-    let unrelated = Scratch::new("unrelated")?;
+    let target = scratch("target")?;
+    let unrelated = scratch("unrelated")?;
     let plain = std::env::temp_dir().join(format!("cgbench-bench-{}.txt", std::process::id()));
 
-    let mut probes = attach(&target.0, method)?;
-    let child = storm(&unrelated.limit_file(), &plain, opts.storm)?;
+    let mut probes = attach(&target.files.memory.path, method)?;
+    let child = storm(&unrelated.memory_limit_file(), &plain, opts.storm)?;
     let (wall0, cpu0) = (Instant::now(), cpu_ns());
     let mut own = 0u64;
     let mut delivered: Vec<KernelEvent> = Vec::new();
     while wall0.elapsed() < opts.storm {
-        time_writes(&target.limit_file(), 1, None)?;
+        time_writes(&target.memory_limit_file(), 1, None)?;
         own += 1;
         delivered.extend(probes.drain());
         std::thread::sleep(Duration::from_millis(1));
@@ -250,8 +230,8 @@ fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
     });
     drop(probes);
 
-    let mut probes = attach(&target.0, method)?;
-    let child = storm(&target.limit_file(), &plain, opts.storm)?;
+    let mut probes = attach(&target.files.memory.path, method)?;
+    let child = storm(&target.memory_limit_file(), &plain, opts.storm)?;
     let (wall0, cpu0) = (Instant::now(), cpu_ns());
     let mut drained = 0usize;
     let writes = |events: Vec<KernelEvent>| events.iter().filter(|e| matches!(e, KernelEvent::Write { .. })).count();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use anyhow::{Context as _, ensure};
 
 use crate::{
-    cgroup::{self, CgroupFiles, Host, ResourceDir},
+    cgroup::{self, Host, Scratch},
     compare::{ensure_root, raw_update},
     events::KernelEvent,
     pairing::{self, Actors, ExecutedTrial, Outcome, Target},
@@ -17,17 +17,6 @@ use crate::{
     stats::summarize,
 };
 
-/// Cgroups next to this process's own (one per hierarchy on v1), removed when dropped.
-struct Scratch(Vec<std::path::PathBuf>);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for dir in &self.0 {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-}
-
 /// Writes `writes` values to each of memory and cpu per method, in blocks of `block` that rotate
 /// through the methods (A B C A B C …), so that a drifting machine — an emulated one drifts a
 /// lot — weighs on every method alike. Probes are loaded for a block and detached after it.
@@ -36,18 +25,8 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize) -> anyhow::Res
     for &method in methods {
         probes::choose(Some(method))?;
     }
-    let host = Host::detect()?;
-    let own = host.files_of(&std::fs::read_to_string("/proc/self/cgroup")?)?;
-    let name = format!("cgbench-selftest-{}", std::process::id());
-    let dir = |d: &ResourceDir| ResourceDir { version: d.version, path: d.path.join(&name) };
-    let files = CgroupFiles { memory: dir(&own.memory), cpu: dir(&own.cpu) };
-    let mut scratch = Scratch(Vec::new());
-    for path in [&files.memory.path, &files.cpu.path] {
-        if !scratch.0.contains(path) {
-            std::fs::create_dir(path).with_context(|| format!("creating {}", path.display()))?;
-            scratch.0.push(path.clone());
-        }
-    }
+    let scratch = Scratch::new(&Host::detect()?, &format!("cgbench-selftest-{}", std::process::id()))?;
+    let files = &scratch.files;
 
     let values = [
         [Limit::Memory { bytes: 64 << 20 }, Limit::Memory { bytes: 128 << 20 }],
@@ -68,7 +47,7 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize) -> anyhow::Res
             // it run cold (under emulation the patched code is translated again).
             for pair in &values {
                 for i in 0..block.max(1) {
-                    raw_update(&files, &pair[i % 2].nudged(1000 + i as u64))?;
+                    raw_update(files, &pair[i % 2].nudged(1000 + i as u64))?;
                 }
             }
             probes.drain();
@@ -78,7 +57,7 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize) -> anyhow::Res
                     step += 1;
                     let limit = pair[(step % 2) as usize].nudged(step % 1000 + 1);
                     let target = files.target(&limit);
-                    let (start_ns, end_ns) = raw_update(&files, &limit)?;
+                    let (start_ns, end_ns) = raw_update(files, &limit)?;
                     events.extend(probes.drain());
                     let planned = PlannedTrial { index: trials.len(), route: Route::Raw, limit, warmup: false };
                     let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
