@@ -5,53 +5,229 @@ mod common;
 
 use std::{
     fs,
-    io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
+    io::{BufRead as _, BufReader, Lines},
+    path::PathBuf,
+    process::{Child, ChildStderr, Command, Stdio},
     thread::sleep,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use cgbench::cgroup::Scratch;
-use common::{CGBENCH, docker, leftover_containers};
+use cgbench::cgroup::{Host, Scratch};
+use common::{CGBENCH, docker, leftover_containers, stopped_dockerd};
 use serde_json::Value;
 
-fn temp(name: &str) -> std::path::PathBuf {
+fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("cgbench-faults-{}-{name}", std::process::id()))
+}
+
+/// A `cgbench compare` run whose stderr is read as it comes.
+struct Run {
+    child: Child,
+    stderr: Lines<BufReader<ChildStderr>>,
+}
+
+/// How a run ended: exit code, the report on stdout, and the stderr lines that are not progress
+/// or notices (`cgbench: …`).
+struct Ended {
+    code: Option<i32>,
+    stdout: String,
+    errors: Vec<String>,
+}
+
+impl Run {
+    fn start(args: &[&str]) -> Run {
+        common::assert_root();
+        let mut child = Command::new(CGBENCH)
+            .arg("compare")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        Run { child, stderr }
+    }
+
+    /// Returns once the trials are under way (and the probes watch runc): off a terminal, progress
+    /// comes as a line per tenth of the run.
+    fn wait_for_trials(&mut self) {
+        let first = self.stderr.next().expect("a progress line").unwrap();
+        assert!(first.starts_with("cgbench: "), "{first}");
+    }
+
+    fn finish(self) -> Ended {
+        let errors = self.stderr.map(Result::unwrap).filter(|l| !l.starts_with("cgbench: ")).collect();
+        let out = self.child.wait_with_output().unwrap();
+        Ended { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), errors }
+    }
+}
+
+/// cgbench under the name `runc`, so that compare's probes take the processes it starts for
+/// runc (writers are learned from their exec).
+struct RuncAlias(PathBuf);
+
+impl RuncAlias {
+    fn new() -> RuncAlias {
+        let dir = temp("bin");
+        fs::create_dir_all(&dir).unwrap();
+        let runc = dir.join("runc");
+        let _ = fs::remove_file(&runc);
+        std::os::unix::fs::symlink(CGBENCH, &runc).unwrap();
+        RuncAlias(runc)
+    }
+
+    /// `cgbench storm`: pwrite at full speed to `cgroup_file` and a plain file, for `millis`.
+    fn storm(&self, cgroup_file: &std::path::Path, millis: u64, value: Option<&str>) -> Child {
+        Command::new(&self.0)
+            .arg("storm")
+            .arg(cgroup_file)
+            .arg(temp("storm.txt"))
+            .arg(millis.to_string())
+            .args(value.map(|v| ["--value", v]).into_iter().flatten())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for RuncAlias {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(self.0.parent().unwrap());
+        let _ = fs::remove_file(temp("storm.txt"));
+    }
+}
+
+fn json_report(path: &std::path::Path) -> Value {
+    let report = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    fs::remove_file(path).unwrap();
+    report
 }
 
 /// Someone removes the container mid-run: the run ends with one line saying why, the trials
 /// measured before are reported as a partial run, and nothing is left behind.
 #[test]
 fn a_container_removed_mid_run_ends_it_with_partial_results() {
-    common::assert_root();
     let json = temp("partial.json");
-    // Not --quiet: off a terminal, progress comes as a line per tenth of the run, which says the
-    // trials have started.
-    let mut child = Command::new(CGBENCH)
-        .args(["compare", "--iterations", "500", "--paths", "cli,raw", "--json", json.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = stderr.next().expect("a progress line").unwrap();
-    assert!(first.starts_with("cgbench: "), "{first}");
+    let mut run = Run::start(&["--iterations", "500", "--paths", "cli,raw", "--json", json.to_str().unwrap()]);
+    run.wait_for_trials();
     docker(&["rm", "-f", &leftover_containers()]);
-    let rest: Vec<String> = stderr.map(Result::unwrap).filter(|l| !l.starts_with("cgbench: ")).collect();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ended = run.finish();
 
-    assert_eq!(out.status.code(), Some(1), "{rest:?}");
-    assert_eq!(rest.len(), 1, "one error line: {rest:?}");
-    assert!(rest[0].starts_with("error: "), "{rest:?}");
+    assert_partial(&ended, &json_report(&json));
+    assert_eq!(leftover_containers(), "");
+}
+
+/// Someone kills the container mid-run: Docker refuses to update a stopped container, its
+/// cgroups go; the run ends the same way, and cgbench still removes the stopped container.
+#[test]
+fn a_container_killed_mid_run_ends_it_with_partial_results() {
+    let json = temp("killed.json");
+    let mut run = Run::start(&["--iterations", "500", "--paths", "api,raw-open", "--json", json.to_str().unwrap()]);
+    run.wait_for_trials();
+    docker(&["kill", &leftover_containers()]);
+    let ended = run.finish();
+
+    assert_partial(&ended, &json_report(&json));
+    assert_eq!(leftover_containers(), "");
+}
+
+/// What every fault that ends a run must give: exit 1, one error line, the trials measured
+/// before it reported as a partial run, each of them complete.
+fn assert_partial(ended: &Ended, report: &Value) {
+    let Ended { code, stdout, errors } = ended;
+    assert_eq!(*code, Some(1), "{errors:?}");
+    assert_eq!(errors.len(), 1, "one error line: {errors:?}");
+    assert!(errors[0].starts_with("error: "), "{errors:?}");
     assert!(stdout.contains("PARTIAL RUN:"), "{stdout}");
-    let report: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
-    fs::remove_file(&json).unwrap();
     assert!(report["ended_early"].is_string(), "{}", report["ended_early"]);
     let trials = report["trials"].as_array().unwrap();
-    // The first progress line came after 100 trials, warm-up (4) included.
+    // The first progress line came after a tenth of the trials, warm-up (4) included.
     assert!(trials.len() >= 96 && trials.len() < 1000, "{} trials", trials.len());
     assert_eq!(report["honesty"]["unpaired_trials"], 0, "trials before the fault were complete");
+}
+
+/// dockerd restarts mid-run (it kills its containers on the way down): the next update fails
+/// and ends the run, and cgbench waits for the daemon to remove its container.
+#[test]
+fn dockerd_restarted_mid_run_ends_it_and_the_container_is_still_removed() {
+    let json = temp("restart.json");
+    let mut run = Run::start(&["--iterations", "500", "--paths", "cli,raw", "--json", json.to_str().unwrap()]);
+    run.wait_for_trials();
+    let dockerd = stopped_dockerd();
+    sleep(Duration::from_secs(1));
+    dockerd.start();
+    let ended = run.finish();
+
+    assert_partial(&ended, &json_report(&json));
+    assert!(!ended.errors[0].contains("left behind"), "{:?}", ended.errors);
+    assert_eq!(leftover_containers(), "");
+}
+
+/// dockerd stops and stays down: after waiting for it, cgbench says which container it had to
+/// leave behind and how to remove it — nothing is left quietly.
+#[test]
+fn dockerd_stopped_for_good_names_the_container_left_behind() {
+    let json = temp("stop.json");
+    let mut run = Run::start(&["--iterations", "500", "--paths", "api,raw", "--json", json.to_str().unwrap()]);
+    run.wait_for_trials();
+    let dockerd = stopped_dockerd();
+    let ended = run.finish();
+    dockerd.start();
+
+    let report = json_report(&json);
+    assert_partial(&ended, &report);
+    let short = &report["environment"]["container_id"].as_str().unwrap()[..12];
+    assert!(
+        ended.errors[0].starts_with(&format!("error: container {short} is left behind: dockerd stopped answering")),
+        "{:?}",
+        ended.errors
+    );
+    assert!(ended.errors[0].contains(&format!("remove it with `docker rm -f {short}`")), "{:?}", ended.errors);
+    assert!(leftover_containers().starts_with(short), "the container named must be the one left");
+    docker(&["rm", "-f", short]);
+}
+
+/// A burst of host writes fills the ring buffer mid-run: the lost events are counted, every
+/// trial that lost any is reported unpaired (never paired from what was left), the others pair,
+/// and `--strict` fails the run. The burst, by a process named runc, writes a harmless file of
+/// the container's own memory cgroup, so it passes the in-kernel filters.
+#[test]
+fn a_ring_buffer_overflow_leaves_the_affected_trials_unpaired() {
+    let host = Host::detect().unwrap();
+    let json = temp("overflow.json");
+    let runc = RuncAlias::new();
+    let mut run = Run::start(&["--iterations", "100", "--paths", "cli", "--strict", "--json", json.to_str().unwrap()]);
+    run.wait_for_trials();
+    let id = leftover_containers();
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]);
+    let memory = host.files_of(&fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap()).unwrap().memory;
+    // Resets the peak-usage watermark: v1's memory.max_usage_in_bytes, v2's memory.peak.
+    let harmless = ["memory.max_usage_in_bytes", "memory.peak"].map(|f| memory.path.join(f));
+    let harmless = harmless.iter().find(|f| f.exists()).expect("a peak-usage file");
+    let storm = runc.storm(harmless, 1000, Some("0")).wait_with_output().unwrap();
+    assert!(storm.status.success());
+    let ended = run.finish();
+
+    assert_eq!(ended.code, Some(1), "{:?}", ended.errors);
+    assert!(ended.errors[0].starts_with("error: --strict: "), "{:?}", ended.errors);
+    let report = json_report(&json);
+    assert!(report["ended_early"].is_null());
+    let lost = report["honesty"]["lost_events"].as_u64().unwrap();
+    assert!(lost > 0, "the burst must overflow the ring buffer: {}", report["honesty"]);
+    let trials = report["trials"].as_array().unwrap();
+    let lossy: Vec<&Value> = trials.iter().filter(|t| t["lost_events"].as_u64().unwrap() > 0).collect();
+    // The burst lasts about a third of the run: some trials lose events, the others do not.
+    assert!(!lossy.is_empty() && lossy.len() < trials.len(), "{} of {} trials lost events", lossy.len(), trials.len());
+    assert!(lossy.iter().map(|t| t["lost_events"].as_u64().unwrap()).sum::<u64>() <= lost);
+    for trial in trials {
+        let lossy = trial["lost_events"].as_u64().unwrap() > 0;
+        let status = trial["outcome"]["status"].as_str().unwrap();
+        assert_eq!(status, if lossy { "unpaired" } else { "paired" }, "{trial}");
+        if lossy {
+            assert!(trial["outcome"]["reason"].as_str().unwrap().contains("were lost while it ran"), "{trial}");
+        }
+    }
+    assert_eq!(report["honesty"]["unpaired_trials"].as_u64().unwrap(), lossy.len() as u64);
     assert_eq!(leftover_containers(), "");
 }
 
@@ -60,48 +236,27 @@ fn a_container_removed_mid_run_ends_it_with_partial_results() {
 /// keeps it out: every trial still pairs and no event is lost.
 #[test]
 fn two_thousand_iterations_under_a_write_storm_pair_cleanly() {
-    common::assert_root();
-    let host = cgbench::cgroup::Host::detect().unwrap();
-    let scratch = Scratch::new(&host, &format!("cgbench-faults-{}", std::process::id())).unwrap();
-    let limit_file = scratch.memory_limit_file();
-    let plain = temp("storm.txt");
-    let runc = temp("bin");
-    fs::create_dir_all(&runc).unwrap();
-    let runc = runc.join("runc");
-    let _ = fs::remove_file(&runc);
-    std::os::unix::fs::symlink(CGBENCH, &runc).unwrap();
-
+    let scratch = Scratch::new(&Host::detect().unwrap(), &format!("cgbench-faults-{}", std::process::id())).unwrap();
     let json = temp("load.json");
-    let compare = Command::new(CGBENCH)
-        .args(["compare", "--iterations", "2000", "--quiet", "--strict", "--paths", "api,raw,raw-open"])
-        .args(["--json", json.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Exec'd after compare's probes are attached, so its exec makes it a writer.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while leftover_containers().is_empty() {
-        assert!(Instant::now() < deadline, "cgbench never created its container");
-        sleep(Duration::from_millis(20));
-    }
-    let mut storm = Command::new(&runc)
-        .args(["storm", limit_file.to_str().unwrap(), plain.to_str().unwrap(), "120000"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = compare.wait_with_output().unwrap();
+    let runc = RuncAlias::new();
+    let mut run = Run::start(
+        &["--iterations", "2000", "--strict", "--paths", "api,raw,raw-open", "--json"]
+            .into_iter()
+            .chain([json.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    // Started once the probes watch runc, so its exec makes it a writer.
+    run.wait_for_trials();
+    let mut storm = runc.storm(&scratch.memory_limit_file(), 120_000, None);
+    let ended = run.finish();
     let storm_was_running = storm.try_wait().unwrap().is_none();
     let _ = storm.kill();
     let _ = storm.wait();
-    let _ = fs::remove_file(&plain);
-    let _ = fs::remove_dir_all(runc.parent().unwrap());
     drop(scratch);
 
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ended.code, Some(0), "{:?}", ended.errors);
     assert!(storm_was_running, "the storm must outlast the run");
-    let report: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
-    fs::remove_file(&json).unwrap();
+    let report = json_report(&json);
     assert_eq!(report["trials"].as_array().unwrap().len(), 6000);
     assert_eq!(
         report["honesty"],

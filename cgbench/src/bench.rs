@@ -117,9 +117,9 @@ fn probes_for(side: Side, target: &Path, method: AttachMethod) -> anyhow::Result
     })
 }
 
-/// 1. Blocks of each side in turn (A B C D A B C D …), so all sides see the same drift. The
-/// sides between detached and captured attribute the cost: tracepoint machinery, in-kernel
-/// filter, capture.
+/// Part 1, overhead. Blocks of each side in turn (A B C D A B C D …), so all sides see the
+/// same drift. The sides between detached and captured attribute the cost: tracepoint
+/// machinery, in-kernel filter, capture.
 fn probe_overhead(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
     let scratch = scratch("overhead")?;
     let file = scratch.memory_limit_file();
@@ -190,8 +190,8 @@ fn cpu_ns() -> u64 {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// 2. Filtering: the storm hits an unrelated cgroup and a plain file while cgbench writes to its
-/// target once a millisecond. Loss: the storm hits the target itself.
+/// Part 2, filtering: the storm hits an unrelated cgroup and a plain file while cgbench writes
+/// to its target once a millisecond. Loss: the storm hits the target itself.
 fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
     let target = scratch("target")?;
     let unrelated = scratch("unrelated")?;
@@ -284,7 +284,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     percentile(&v, 50.0)
 }
 
-/// 3–5. Real runs of `cgbench compare`.
+/// Parts 3–5: real runs of `cgbench compare`.
 fn runs() -> anyhow::Result<Value> {
     let (mut to_first_trial, mut probe_load) = (Vec::new(), Vec::new());
     for _ in 0..5 {
@@ -409,14 +409,14 @@ fn table(doc: &Value) -> String {
 
 /// The storm process: pwrite at full speed, alternating a cgroup file and a plain file, for
 /// `millis`; prints how many cgroup writes it made.
-pub fn storm_child(cgroup_file: &Path, plain_file: &Path, millis: u64) -> anyhow::Result<()> {
+pub fn storm_child(cgroup_file: &Path, plain_file: &Path, millis: u64, value: Option<&str>) -> anyhow::Result<()> {
     let cgroup = File::options().write(true).open(cgroup_file)?;
     let plain = File::create(plain_file)?;
     let deadline = Instant::now() + Duration::from_millis(millis);
     let mut n = 0u64;
     while Instant::now() < deadline {
         for _ in 0..256 {
-            cgroup.write_at(VALUES[(n % 2) as usize].as_bytes(), 0)?;
+            cgroup.write_at(value.unwrap_or(VALUES[(n % 2) as usize]).as_bytes(), 0)?;
             plain.write_at(b"x", 0)?;
             n += 1;
         }

@@ -25,6 +25,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Time `docker update` and a direct cgroup write side by side on a fresh container.
     Compare(CompareArgs),
@@ -53,9 +54,16 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         block: usize,
     },
-    /// The benchmark's write storm (an internal helper process).
+    /// The benchmark's write storm (an internal helper process): two memory limits in turn, or
+    /// `--value` every time (a harmless one, for a storm on a live container's cgroup).
     #[command(hide = true)]
-    Storm { cgroup_file: PathBuf, plain_file: PathBuf, millis: u64 },
+    Storm {
+        cgroup_file: PathBuf,
+        plain_file: PathBuf,
+        millis: u64,
+        #[arg(long)]
+        value: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]

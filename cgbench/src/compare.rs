@@ -10,9 +10,10 @@ use std::{
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
 };
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, anyhow, bail, ensure};
 use futures_util::FutureExt as _;
 
 use crate::{
@@ -156,9 +157,20 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<(Report, O
     };
     let lost_events = probes.lost();
     drop(probes);
-    let Collected { trials, events, ended_early } =
-        measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    removed?;
+    let (Collected { trials, events, ended_early }, restored) =
+        match measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+            Ok(measured) => measured,
+            Err(cause) => {
+                return Err(match removed {
+                    Ok(()) => cause,
+                    Err(removing) => cleanup_failed(removing, cause),
+                });
+            }
+        };
+    let cleaned = match (restored, removed) {
+        (Err(restoring), Err(removing)) => Err(anyhow!("{removing:#}; {restoring:#}")),
+        (restored, removed) => restored.and(removed),
+    };
 
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
     let kept_events = if opts.keep_events { events.clone() } else { Vec::new() };
@@ -187,7 +199,22 @@ pub async fn run(opts: &Options, stop: &AtomicBool) -> anyhow::Result<(Report, O
     };
     let mut report = Report::new(environment, config, results, kept_events, lost_events?);
     report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
-    Ok((report, ended_early))
+    let error = match (ended_early, cleaned) {
+        (cause, Ok(())) => cause,
+        (None, Err(cleanup)) => Some(cleanup),
+        (Some(cause), Err(cleanup)) => Some(cleanup_failed(cleanup, cause)),
+    };
+    Ok((report, error))
+}
+
+/// A failed cleanup leads the error, since it is what the user must act on (and it makes an
+/// interruption's "limits restored, … removed" untrue); what ended the run follows.
+fn cleanup_failed(cleanup: anyhow::Error, cause: anyhow::Error) -> anyhow::Error {
+    if cause.is::<Interrupted>() {
+        anyhow!("{cleanup:#} (after an interruption)")
+    } else {
+        anyhow!("{cleanup:#} (after the run failed: {cause:#})")
+    }
 }
 
 async fn measure(
@@ -198,7 +225,7 @@ async fn measure(
     opts: &Options,
     limits: &Limits,
     stop: &AtomicBool,
-) -> anyhow::Result<Collected> {
+) -> anyhow::Result<(Collected, anyhow::Result<()>)> {
     let proc_cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", container.pid))
         .with_context(|| format!("reading /proc/{}/cgroup of the container", container.pid))?;
     let files = host.files_of(&proc_cgroup)?;
@@ -221,9 +248,10 @@ async fn measure(
     watch(probes, &files, docker)?;
     self_check(probes, &files, &initial[0])?;
 
-    let collected = run_trials(docker, probes, &files, container, opts, stop).await;
-    restore(docker, container, limits, &originals).await?;
-    Ok(collected)
+    let collected = run_trials(docker, probes, &files, container, &proc_cgroup, opts, stop).await;
+    let record = opts.container.as_ref().map(|_| limits);
+    let restored = restore(docker, container, &proc_cgroup, record, &originals).await;
+    Ok((collected, restored))
 }
 
 fn watch(probes: &mut Probes, files: &CgroupFiles, docker: &DockerHost) -> anyhow::Result<()> {
@@ -272,6 +300,7 @@ async fn run_trials(
     probes: &mut Probes,
     files: &CgroupFiles,
     container: &Container,
+    proc_cgroup: &str,
     opts: &Options,
     stop: &AtomicBool,
 ) -> Collected {
@@ -286,10 +315,22 @@ async fn run_trials(
             if stop.load(Ordering::SeqCst) {
                 return Err(Interrupted.into());
             }
+            let lost_before = probes.lost()?;
             let trial = run_trial(docker, files, container, opts, &kept_open, memory_swap, planned).await;
             collected.events.extend(probes.drain());
-            // A trial cut short by the same signal that stops the run is an interruption.
-            collected.trials.push(trial.map_err(|e| if stop.load(Ordering::SeqCst) { Interrupted.into() } else { e })?);
+            // A trial cut short by the same signal that stops the run is an interruption; one cut
+            // short by the container's end says so first (a cgroup file that vanished does not).
+            let mut trial = trial.map_err(|e| {
+                if stop.load(Ordering::SeqCst) {
+                    Interrupted.into()
+                } else if !init_alive(container, proc_cgroup) {
+                    e.context(format!("container {} stopped or was removed during the run", container.name))
+                } else {
+                    e
+                }
+            })?;
+            trial.lost_events = probes.lost()? - lost_before;
+            collected.trials.push(trial);
             progress.tick();
         }
         anyhow::Ok(())
@@ -325,6 +366,7 @@ async fn run_trial(
         target: Target { file: target.file_name().to_owned(), value: target.value, cgroup },
         start_ns,
         end_ns,
+        lost_events: 0,
     })
 }
 
@@ -385,26 +427,55 @@ fn write_file(path: &Path, value: &str) -> anyhow::Result<()> {
     file.write_all(value.as_bytes()).with_context(|| format!("writing {value} to {}", path.display()))
 }
 
-/// Puts the starting limits back through Docker (so `docker inspect` is right again), then
-/// checks every file against what it held before the first trial and rewrites any that differ.
+/// Puts the starting limits back: through Docker first for a `--container` that outlives the
+/// run (so `docker inspect` is right again), then file by file, checking each against what it
+/// held before the first trial and rewriting any that differ. cgbench's own container is about
+/// to be removed: its record does not matter, and a daemon gone mid-run cannot be asked anyway.
 async fn restore(
     docker: &DockerHost,
     container: &Container,
-    limits: &Limits,
+    proc_cgroup: &str,
+    record: Option<&Limits>,
     originals: &[(PathBuf, String)],
 ) -> anyhow::Result<()> {
-    if originals.iter().any(|(path, _)| !path.exists()) || !docker.is_running(&container.id).await? {
-        // The container stopped or is being removed (the run's error says so), and its cgroups
-        // go with it: there is nothing left to restore.
+    // A container that stopped or is being removed (the run's error says so) takes its cgroups
+    // with it: there is nothing left to restore. The kernel is asked first (is its init still
+    // there, in the same cgroups?), then Docker, if it answers.
+    if !init_alive(container, proc_cgroup)
+        || originals.iter().any(|(path, _)| !path.exists())
+        || matches!(docker.is_running(&container.id).await, Ok(false))
+    {
         return Ok(());
     }
-    let via_docker = docker.set_limits(&container.id, limits).await;
+    let via_docker = match record {
+        Some(limits) => docker.set_limits(&container.id, limits).await,
+        None => Ok(()),
+    };
+    if via_docker.is_err() && matches!(docker.stops_within(&container.id, Duration::from_secs(5)).await, Ok(true)) {
+        return Ok(());
+    }
     for (path, original) in originals {
-        if cgroup::read_value(path)? != *original {
-            write_file(path, original)?;
+        let restored = restore_file(path, original);
+        if restored.is_err() && !path.exists() {
+            // Its cgroup went while we wrote: the container is gone.
+            return Ok(());
         }
-        let now = cgroup::read_value(path)?;
-        ensure!(now == *original, "could not restore {}: it holds {now}, it held {original}", path.display());
+        restored?;
     }
     via_docker
+}
+
+/// Whether the container's first process is still there, in the cgroups it had: the kernel's
+/// word, which holds when dockerd cannot be asked.
+fn init_alive(container: &Container, proc_cgroup: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/cgroup", container.pid)).is_ok_and(|c| c == proc_cgroup)
+}
+
+fn restore_file(path: &Path, original: &str) -> anyhow::Result<()> {
+    if cgroup::read_value(path)? != original {
+        write_file(path, original)?;
+    }
+    let now = cgroup::read_value(path)?;
+    ensure!(now == original, "could not restore {}: it holds {now}, it held {original}", path.display());
+    Ok(())
 }

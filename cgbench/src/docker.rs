@@ -1,7 +1,10 @@
 //! Everything cgbench asks of Docker: the daemon's version, the target image, the container's
 //! life, and restoring its limits through Docker so Docker's own record stays true.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use bollard::{
@@ -17,6 +20,10 @@ use crate::resource::Limit;
 
 /// Label on everything cgbench creates, so a leftover is easy to find (`docker ps -a --filter`).
 pub const LABEL: &str = "org.cgbench.created-by";
+
+/// How long a container's removal waits for a daemon that stopped answering: a dockerd restart
+/// takes a few seconds.
+const DAEMON_GRACE: Duration = Duration::from_secs(30);
 
 /// The target image's build context, embedded at build time: no registry, no network.
 const DOCKERFILE: &[u8] = include_bytes!("../../docker/Dockerfile");
@@ -179,8 +186,49 @@ impl DockerHost {
         }
     }
 
+    /// Whether the container stops (or goes) within `within`: a `docker rm -f` by someone else
+    /// refuses updates ("marked for removal") while the container still shows as running.
+    pub async fn stops_within(&self, id: &str, within: Duration) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + within;
+        while self.is_running(id).await? {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(true)
+    }
+
     /// Removes a container cgbench created; one already gone (removed by someone else) is fine.
+    /// A daemon that stopped answering (restarting, say) is waited for, since a container left
+    /// behind is the one thing cgbench must not do quietly.
     pub async fn remove_container(&self, id: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + DAEMON_GRACE;
+        let mut told = false;
+        loop {
+            let removed = self.try_remove(id).await;
+            if removed.is_ok() || self.api.ping().await.is_ok() {
+                return removed;
+            }
+            let short = &id[..id.len().min(12)];
+            if Instant::now() >= deadline {
+                bail!(
+                    "container {short} is left behind: dockerd stopped answering and did not come back within {} s; once it is back, remove it with `docker rm -f {short}`",
+                    DAEMON_GRACE.as_secs()
+                );
+            }
+            if !told {
+                eprintln!(
+                    "cgbench: dockerd is not answering; waiting up to {} s for it to remove container {short}",
+                    DAEMON_GRACE.as_secs()
+                );
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn try_remove(&self, id: &str) -> anyhow::Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.api.remove_container(id, Some(options)).await {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) | Ok(()) => Ok(()),
@@ -194,7 +242,7 @@ impl DockerHost {
                     {
                         return Ok(());
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 bail!("container {id} was still being removed 10 s later")
             }

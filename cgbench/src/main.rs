@@ -112,7 +112,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", selftest::run(&methods, writes, block)?);
             Ok(())
         }
-        Command::Storm { cgroup_file, plain_file, millis } => bench::storm_child(&cgroup_file, &plain_file, millis),
+        Command::Storm { cgroup_file, plain_file, millis, value } => {
+            bench::storm_child(&cgroup_file, &plain_file, millis, value.as_deref())
+        }
         Command::Doctor { json } => {
             let checks = doctor::run().await;
             if json {

@@ -28,6 +28,9 @@ pub struct ExecutedTrial {
     pub start_ns: u64,
     /// CLOCK_MONOTONIC once the CLI exited or the file was closed.
     pub end_ns: u64,
+    /// Events the kernel could not deliver (ring buffer full) while the trial ran: any of them
+    /// may have been one of its milestones.
+    pub lost_events: u64,
 }
 
 /// The kernel's timeline of one paired trial (all CLOCK_MONOTONIC ns).
@@ -114,6 +117,14 @@ pub fn pair(trials: Vec<ExecutedTrial>, mut events: Vec<KernelEvent>, actors: &A
 }
 
 fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> Outcome {
+    if trial.lost_events > 0 {
+        return Outcome::Unpaired {
+            reason: format!(
+                "{} events were lost while it ran (ring buffer full): any of its milestones may be among them",
+                trial.lost_events
+            ),
+        };
+    }
     let in_window = |ns: u64| (trial.start_ns..=trial.end_ns).contains(&ns);
     let docker = trial.planned.route.via_docker();
 
@@ -241,6 +252,7 @@ mod tests {
             target: Target { file: "memory.limit_in_bytes".into(), value: value.into(), cgroup: MEM },
             start_ns: start,
             end_ns: end,
+            lost_events: 0,
         }
     }
 
@@ -298,6 +310,22 @@ mod tests {
         assert_eq!(
             results[0].outcome,
             Outcome::Unpaired { reason: "no write of 268439552 to memory.limit_in_bytes was seen".into() }
+        );
+    }
+
+    /// Every event of the trial arrived, yet one that did not might have been a milestone (runc's
+    /// first write, say): the trial is not paired.
+    #[test]
+    fn a_trial_that_lost_events_is_not_paired() {
+        let mut lossy = trial(Route::DockerCli, "268439552", 0, 20_000);
+        lossy.lost_events = 3;
+        let results = pair(vec![lossy], decode(&docker_update("268439552", 0)), &actors());
+        assert_eq!(
+            results[0].outcome,
+            Outcome::Unpaired {
+                reason: "3 events were lost while it ran (ring buffer full): any of its milestones may be among them"
+                    .into()
+            }
         );
     }
 

@@ -46,7 +46,7 @@ impl Limit {
     /// µs resolution, so the count must be a multiple of 0.00001 CPU to be exact.
     pub fn cpus(micro_cpus: u64) -> anyhow::Result<Limit> {
         anyhow::ensure!(
-            micro_cpus % MICRO_CPUS_PER_QUOTA_US == 0,
+            micro_cpus.is_multiple_of(MICRO_CPUS_PER_QUOTA_US),
             "{} CPUs cannot be set exactly: use at most 5 decimals",
             format_cpus(micro_cpus)
         );

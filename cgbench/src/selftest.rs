@@ -57,12 +57,14 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize) -> anyhow::Res
                     step += 1;
                     let limit = pair[(step % 2) as usize].nudged(step % 1000 + 1);
                     let target = files.target(&limit);
+                    let lost_before = probes.lost()?;
                     let (start_ns, end_ns) = raw_update(files, &limit)?;
                     events.extend(probes.drain());
+                    let lost_events = probes.lost()? - lost_before;
                     let planned = PlannedTrial { index: trials.len(), route: Route::Raw, limit, warmup: false };
                     let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
                     let target = Target { file: target.file_name().to_owned(), value: target.value, cgroup };
-                    trials.push(ExecutedTrial { planned, target, start_ns, end_ns });
+                    trials.push(ExecutedTrial { planned, target, start_ns, end_ns, lost_events });
                 }
             }
             *lost += probes.lost()?;

@@ -4,7 +4,9 @@
 
 use std::{
     path::PathBuf,
-    process::{Command, Output},
+    process::{Command, Output, Stdio},
+    thread::sleep,
+    time::{Duration, Instant},
 };
 
 use cgbench::resource::Limit;
@@ -82,3 +84,79 @@ impl Drop for UserContainer {
 
 /// What `UserContainer::docker_record` says of a container with its starting limits.
 pub const USER_CONTAINER_RECORD: &str = "true 314572800 1073741824 700000000";
+
+/// The Docker daemon, stopped for a fault test; started again — the way it was started — by
+/// `start`, or when dropped, so that a failing test does not leave the other tests without it.
+pub struct StoppedDockerd {
+    /// dockerd's own command line; `None` where systemd runs it.
+    command: Option<Vec<String>>,
+    started: bool,
+}
+
+pub fn stopped_dockerd() -> StoppedDockerd {
+    let under_systemd = std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd");
+    if under_systemd {
+        let out = Command::new("systemctl").args(["stop", "docker.socket", "docker"]).output().unwrap();
+        assert!(out.status.success(), "systemctl stop docker: {}", stderr(&out));
+        return StoppedDockerd { command: None, started: false };
+    }
+    let pid = cgbench::docker::dockerd_tgids().into_iter().next().expect("a running dockerd");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let command =
+        cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into()).collect();
+    let stopped = StoppedDockerd { command: Some(command), started: false };
+    // SAFETY: kill has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z ")) {
+        assert!(Instant::now() < deadline, "dockerd did not stop within 60 s");
+        sleep(Duration::from_millis(50));
+    }
+    stopped
+}
+
+impl StoppedDockerd {
+    pub fn start(mut self) {
+        self.start_again();
+    }
+
+    fn start_again(&mut self) {
+        if std::mem::replace(&mut self.started, true) {
+            return;
+        }
+        match &self.command {
+            None => {
+                let out = Command::new("systemctl").args(["start", "docker"]).output().unwrap();
+                assert!(out.status.success(), "systemctl start docker: {}", stderr(&out));
+            }
+            Some(command) => {
+                let log = std::fs::OpenOptions::new().create(true).append(true).open(DOCKERD_LOG).unwrap();
+                // Forked away from this test process, so that it is not left a zombie of it when
+                // a later test stops it.
+                let status = Command::new("setsid")
+                    .arg("--fork")
+                    .args(command)
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log)
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "setsid --fork dockerd: {status}");
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !Command::new("docker").arg("version").output().is_ok_and(|o| o.status.success()) {
+            assert!(Instant::now() < deadline, "dockerd did not answer within 60 s of its start; see {DOCKERD_LOG}");
+            sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for StoppedDockerd {
+    fn drop(&mut self) {
+        self.start_again();
+    }
+}
+
+/// Where `cargo xtask setup` logs the dockerd it starts.
+const DOCKERD_LOG: &str = "/var/log/cgbench-dockerd.log";

@@ -273,6 +273,7 @@ pub mod fixtures {
                 target: Target { file: file.into(), value, cgroup: Default::default() },
                 start_ns: start,
                 end_ns: start + latency.map_or(60_000_000, |l| l + l / 5),
+                lost_events: 0,
             },
             outcome,
         }
