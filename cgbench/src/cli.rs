@@ -53,6 +53,9 @@ pub enum Command {
         /// Writes per block before the next method's turn.
         #[arg(long, default_value_t = 20)]
         block: usize,
+        /// Attach every method at once, each timing the same writes.
+        #[arg(long)]
+        together: bool,
     },
     /// The benchmark's write storm (an internal helper process): two memory limits in turn, or
     /// `--value` every time (a harmless one, for a storm on a live container's cgroup).

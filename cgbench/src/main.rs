@@ -103,13 +103,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", bench::run(&options)?);
             Ok(())
         }
-        Command::Selftest { attach, writes, block } => {
+        Command::Selftest { attach, writes, block, together } => {
             let methods = attach
                 .split(',')
                 .map(|m| Ok(AttachMethod::parse(m.trim())?.unwrap_or(AttachMethod::Tracepoint)))
                 .collect::<anyhow::Result<Vec<_>>>()
                 .map_err(Usage)?;
-            print!("{}", selftest::run(&methods, writes, block)?);
+            let mode = if together { selftest::Mode::Together } else { selftest::Mode::Alone };
+            print!("{}", selftest::run(&methods, writes, block, mode)?);
             Ok(())
         }
         Command::Storm { cgroup_file, plain_file, millis, value } => {
