@@ -42,6 +42,8 @@ pub fn assert_root() {
 pub struct UserContainer {
     pub id: String,
     pub name: String,
+    /// Its memory cgroup directory.
+    pub memory_dir: PathBuf,
     limit_files: Vec<PathBuf>,
 }
 
@@ -61,7 +63,7 @@ impl UserContainer {
             .files_of(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap())
             .unwrap();
         let limit_files = files.limit_files(&[Limit::Memory { bytes: 0 }, Limit::cpus(1_000_000).unwrap()]);
-        UserContainer { id, name, limit_files }
+        UserContainer { id, name, memory_dir: files.memory.path, limit_files }
     }
 
     /// Every limit file, as the kernel has it now.
