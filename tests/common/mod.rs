@@ -119,44 +119,53 @@ pub fn stopped_dockerd() -> StoppedDockerd {
 
 impl StoppedDockerd {
     pub fn start(mut self) {
-        self.start_again();
+        self.start_again().unwrap_or_else(|e| panic!("{e}"));
     }
 
-    fn start_again(&mut self) {
+    /// An error, not a panic: this also runs in `drop`, maybe while a failed test unwinds.
+    fn start_again(&mut self) -> Result<(), String> {
         if std::mem::replace(&mut self.started, true) {
-            return;
+            return Ok(());
         }
-        match &self.command {
-            None => {
-                let out = Command::new("systemctl").args(["start", "docker"]).output().unwrap();
-                assert!(out.status.success(), "systemctl start docker: {}", stderr(&out));
-            }
+        let status = match &self.command {
+            None => Command::new("systemctl").args(["start", "docker"]).status(),
             Some(command) => {
-                let log = std::fs::OpenOptions::new().create(true).append(true).open(DOCKERD_LOG).unwrap();
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(DOCKERD_LOG)
+                    .map_err(|e| e.to_string())?;
                 // Forked away from this test process, so that it is not left a zombie of it when
                 // a later test stops it.
-                let status = Command::new("setsid")
+                Command::new("setsid")
                     .arg("--fork")
                     .args(command)
                     .stdin(Stdio::null())
-                    .stdout(log.try_clone().unwrap())
+                    .stdout(log.try_clone().map_err(|e| e.to_string())?)
                     .stderr(log)
                     .status()
-                    .unwrap();
-                assert!(status.success(), "setsid --fork dockerd: {status}");
             }
+        };
+        match status {
+            Ok(status) if status.success() => {}
+            other => return Err(format!("starting dockerd again: {other:?}")),
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         while !Command::new("docker").arg("version").output().is_ok_and(|o| o.status.success()) {
-            assert!(Instant::now() < deadline, "dockerd did not answer within 60 s of its start; see {DOCKERD_LOG}");
+            if Instant::now() > deadline {
+                return Err(format!("dockerd did not answer within 60 s of its start; see {DOCKERD_LOG}"));
+            }
             sleep(Duration::from_millis(100));
         }
+        Ok(())
     }
 }
 
 impl Drop for StoppedDockerd {
     fn drop(&mut self) {
-        self.start_again();
+        if let Err(e) = self.start_again() {
+            eprintln!("{e}");
+        }
     }
 }
 
