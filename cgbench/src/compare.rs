@@ -318,17 +318,10 @@ async fn run_trials(
             let lost_before = probes.lost()?;
             let trial = run_trial(docker, files, container, opts, &kept_open, memory_swap, planned).await;
             collected.events.extend(probes.drain());
-            // A trial cut short by the same signal that stops the run is an interruption; one cut
-            // short by the container's end says so first (a cgroup file that vanished does not).
-            let mut trial = trial.map_err(|e| {
-                if stop.load(Ordering::SeqCst) {
-                    Interrupted.into()
-                } else if !init_alive(container, proc_cgroup) {
-                    e.context(format!("container {} stopped or was removed during the run", container.name))
-                } else {
-                    e
-                }
-            })?;
+            let mut trial = match trial {
+                Ok(trial) => trial,
+                Err(e) => return Err(why_a_trial_failed(e, docker, container, proc_cgroup, stop).await),
+            };
             trial.lost_events = probes.lost()? - lost_before;
             collected.trials.push(trial);
             progress.tick();
@@ -338,6 +331,27 @@ async fn run_trials(
     .await;
     collected.ended_early = result.err();
     collected
+}
+
+/// A trial cut short by the same signal that stops the run is an interruption. One cut short by
+/// the container's end or the daemon's says so first: a cgroup file that vanished or a refused
+/// connection does not.
+async fn why_a_trial_failed(
+    e: anyhow::Error,
+    docker: &DockerHost,
+    container: &Container,
+    proc_cgroup: &str,
+    stop: &AtomicBool,
+) -> anyhow::Error {
+    if stop.load(Ordering::SeqCst) {
+        Interrupted.into()
+    } else if !init_alive(container, proc_cgroup) {
+        e.context(format!("container {} stopped or was removed during the run", container.name))
+    } else if docker.api.ping().await.is_err() {
+        e.context("dockerd stopped answering during the run")
+    } else {
+        e
+    }
 }
 
 async fn run_trial(
