@@ -20,32 +20,39 @@ fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("cgbench-faults-{}-{name}", std::process::id()))
 }
 
-/// A `cgbench compare` run whose stderr is read as it comes.
+/// A `cgbench compare` run whose stderr is read as it comes, writing its JSON report to a file
+/// of its own.
 struct Run {
     child: Child,
     stderr: Lines<BufReader<ChildStderr>>,
+    json: PathBuf,
 }
 
-/// How a run ended: exit code, the report on stdout, and the stderr lines that are not progress
-/// or notices (`cgbench: …`).
+/// How a run ended: exit code, the report on stdout, the stderr lines that are not progress or
+/// notices (`cgbench: …`), and the JSON report.
 struct Ended {
     code: Option<i32>,
     stdout: String,
     errors: Vec<String>,
+    report: Value,
 }
 
 impl Run {
-    fn start(args: &[&str]) -> Run {
+    /// `cgbench compare ARGS --json FILE`, FILE named after `name`.
+    fn start(name: &str, args: &[&str]) -> Run {
         common::assert_root();
+        let json = temp(&format!("{name}.json"));
         let mut child = Command::new(CGBENCH)
             .arg("compare")
             .args(args)
+            .arg("--json")
+            .arg(&json)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        Run { child, stderr }
+        Run { child, stderr, json }
     }
 
     /// Returns once the trials are under way (and the probes watch runc): off a terminal, progress
@@ -58,7 +65,9 @@ impl Run {
     fn finish(self) -> Ended {
         let errors = self.stderr.map(Result::unwrap).filter(|l| !l.starts_with("cgbench: ")).collect();
         let out = self.child.wait_with_output().unwrap();
-        Ended { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), errors }
+        let report = serde_json::from_str(&fs::read_to_string(&self.json).unwrap()).unwrap();
+        fs::remove_file(&self.json).unwrap();
+        Ended { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), errors, report }
     }
 }
 
@@ -97,23 +106,15 @@ impl Drop for RuncAlias {
     }
 }
 
-fn json_report(path: &std::path::Path) -> Value {
-    let report = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-    fs::remove_file(path).unwrap();
-    report
-}
-
 /// Someone removes the container mid-run: the run ends with one line saying why, the trials
 /// measured before are reported as a partial run, and nothing is left behind.
 #[test]
 fn a_container_removed_mid_run_ends_it_with_partial_results() {
-    let json = temp("partial.json");
-    let mut run = Run::start(&["--iterations", "500", "--paths", "cli,raw", "--json", json.to_str().unwrap()]);
+    let mut run = Run::start("removed", &["--iterations", "500", "--paths", "cli,raw"]);
     run.wait_for_trials();
     docker(&["rm", "-f", &leftover_containers()]);
-    let ended = run.finish();
 
-    assert_partial(&ended, &json_report(&json));
+    assert_partial(&run.finish());
     assert_eq!(leftover_containers(), "");
 }
 
@@ -121,20 +122,18 @@ fn a_container_removed_mid_run_ends_it_with_partial_results() {
 /// cgroups go; the run ends the same way, and cgbench still removes the stopped container.
 #[test]
 fn a_container_killed_mid_run_ends_it_with_partial_results() {
-    let json = temp("killed.json");
-    let mut run = Run::start(&["--iterations", "500", "--paths", "api,raw-open", "--json", json.to_str().unwrap()]);
+    let mut run = Run::start("killed", &["--iterations", "500", "--paths", "api,raw-open"]);
     run.wait_for_trials();
     docker(&["kill", &leftover_containers()]);
-    let ended = run.finish();
 
-    assert_partial(&ended, &json_report(&json));
+    assert_partial(&run.finish());
     assert_eq!(leftover_containers(), "");
 }
 
 /// What every fault that ends a run must give: exit 1, one error line, the trials measured
 /// before it reported as a partial run, each of them complete.
-fn assert_partial(ended: &Ended, report: &Value) {
-    let Ended { code, stdout, errors } = ended;
+fn assert_partial(ended: &Ended) {
+    let Ended { code, stdout, errors, report } = ended;
     assert_eq!(*code, Some(1), "{errors:?}");
     assert_eq!(errors.len(), 1, "one error line: {errors:?}");
     assert!(errors[0].starts_with("error: "), "{errors:?}");
@@ -150,15 +149,14 @@ fn assert_partial(ended: &Ended, report: &Value) {
 /// and ends the run, and cgbench waits for the daemon to remove its container.
 #[test]
 fn dockerd_restarted_mid_run_ends_it_and_the_container_is_still_removed() {
-    let json = temp("restart.json");
-    let mut run = Run::start(&["--iterations", "500", "--paths", "cli,raw", "--json", json.to_str().unwrap()]);
+    let mut run = Run::start("restart", &["--iterations", "500", "--paths", "cli,raw"]);
     run.wait_for_trials();
     let dockerd = stopped_dockerd();
     sleep(Duration::from_secs(1));
     dockerd.start();
     let ended = run.finish();
 
-    assert_partial(&ended, &json_report(&json));
+    assert_partial(&ended);
     // dockerd closes its socket, then kills its containers: either may be seen first.
     let why = ["error: dockerd stopped answering during the run: ", "error: container cgbench-"];
     assert!(why.iter().any(|w| ended.errors[0].starts_with(w)), "{:?}", ended.errors);
@@ -170,16 +168,14 @@ fn dockerd_restarted_mid_run_ends_it_and_the_container_is_still_removed() {
 /// leave behind and how to remove it — nothing is left quietly.
 #[test]
 fn dockerd_stopped_for_good_names_the_container_left_behind() {
-    let json = temp("stop.json");
-    let mut run = Run::start(&["--iterations", "500", "--paths", "api,raw", "--json", json.to_str().unwrap()]);
+    let mut run = Run::start("stop", &["--iterations", "500", "--paths", "api,raw"]);
     run.wait_for_trials();
     let dockerd = stopped_dockerd();
     let ended = run.finish();
     dockerd.start();
 
-    let report = json_report(&json);
-    assert_partial(&ended, &report);
-    let short = &report["environment"]["container_id"].as_str().unwrap()[..12];
+    assert_partial(&ended);
+    let short = &ended.report["environment"]["container_id"].as_str().unwrap()[..12];
     assert!(
         ended.errors[0].starts_with(&format!("error: container {short} is left behind: dockerd stopped answering")),
         "{:?}",
@@ -197,9 +193,8 @@ fn dockerd_stopped_for_good_names_the_container_left_behind() {
 #[test]
 fn a_ring_buffer_overflow_leaves_the_affected_trials_unpaired() {
     let host = Host::detect().unwrap();
-    let json = temp("overflow.json");
     let runc = RuncAlias::new();
-    let mut run = Run::start(&["--iterations", "100", "--paths", "cli", "--strict", "--json", json.to_str().unwrap()]);
+    let mut run = Run::start("overflow", &["--iterations", "100", "--paths", "cli", "--strict"]);
     run.wait_for_trials();
     let id = leftover_containers();
     let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]);
@@ -213,7 +208,7 @@ fn a_ring_buffer_overflow_leaves_the_affected_trials_unpaired() {
 
     assert_eq!(ended.code, Some(1), "{:?}", ended.errors);
     assert!(ended.errors[0].starts_with("error: --strict: "), "{:?}", ended.errors);
-    let report = json_report(&json);
+    let report = &ended.report;
     assert!(report["ended_early"].is_null());
     let lost = report["honesty"]["lost_events"].as_u64().unwrap();
     assert!(lost > 0, "the burst must overflow the ring buffer: {}", report["honesty"]);
@@ -240,14 +235,8 @@ fn a_ring_buffer_overflow_leaves_the_affected_trials_unpaired() {
 #[test]
 fn two_thousand_iterations_under_a_write_storm_pair_cleanly() {
     let scratch = Scratch::new(&Host::detect().unwrap(), &format!("cgbench-faults-{}", std::process::id())).unwrap();
-    let json = temp("load.json");
     let runc = RuncAlias::new();
-    let mut run = Run::start(
-        &["--iterations", "2000", "--strict", "--paths", "api,raw,raw-open", "--json"]
-            .into_iter()
-            .chain([json.to_str().unwrap()])
-            .collect::<Vec<_>>(),
-    );
+    let mut run = Run::start("load", &["--iterations", "2000", "--strict", "--paths", "api,raw,raw-open"]);
     // Started once the probes watch runc, so its exec makes it a writer.
     run.wait_for_trials();
     let mut storm = runc.storm(&scratch.memory_limit_file(), 120_000, None);
@@ -259,7 +248,7 @@ fn two_thousand_iterations_under_a_write_storm_pair_cleanly() {
 
     assert_eq!(ended.code, Some(0), "{:?}", ended.errors);
     assert!(storm_was_running, "the storm must outlast the run");
-    let report = json_report(&json);
+    let report = &ended.report;
     assert_eq!(report["trials"].as_array().unwrap().len(), 6000);
     assert_eq!(
         report["honesty"],
