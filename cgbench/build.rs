@@ -8,18 +8,15 @@ fn main() -> anyhow::Result<()> {
     build_idle(&root)
 }
 
-/// The eBPF object, built from `probe-ebpf` with the pinned nightly on every build, never committed.
+/// The eBPF object, built from `probe-ebpf` with the pinned nightly (`probe_common::EBPF_TOOLCHAIN`) on every build, never committed.
 fn build_probes(root: &std::path::Path) -> anyhow::Result<()> {
     let probe_dir = root.join("probe-ebpf");
     let probe_dir = probe_dir.to_str().context("non-UTF-8 path")?;
     aya_build::build_ebpf(
         [aya_build::Package { name: "probe-ebpf", root_dir: probe_dir, ..Default::default() }],
-        aya_build::Toolchain::Custom(NIGHTLY),
+        aya_build::Toolchain::Custom(probe_common::EBPF_TOOLCHAIN),
     )
 }
-
-/// The nightly whose LLVM bpf-linker is linked against (see xtask's setup): bump both together.
-const NIGHTLY: &str = "nightly";
 
 /// The target image's only program: a static, libc-free `pause()` loop, so the image builds from
 /// `scratch` with no registry.

@@ -47,18 +47,18 @@ const CASES: &[Case] = &[
         message: "error: `abc` is not a CPU count: use a decimal such as 0.5 or 2",
     },
     Case {
-        args: &["compare", "--paths", "cli,ssh"],
+        args: &["compare", "--routes", "cli,ssh"],
         env: &[],
         as_nobody: false,
         code: 2,
-        message: "error: --paths: unknown path `ssh`: use cli, api, raw and raw-open, comma-separated",
+        message: "error: invalid value 'ssh' for '--routes <LIST>' [possible values: cli, api, raw, raw-open] (see cgbench --help)",
     },
     Case {
         args: &["compare", "--attach", "ebpf"],
         env: &[],
         as_nobody: false,
         code: 2,
-        message: "error: --attach: unknown method `ebpf`: use auto, fentry, kprobe or tracepoint",
+        message: "error: invalid value 'ebpf' for '--attach <ATTACH>' [possible values: auto, fentry, kprobe, tracepoint] (see cgbench --help)",
     },
     Case {
         args: &["compare", "--plot", "/nonexistent-dir/p.svg"],

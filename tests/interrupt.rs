@@ -52,7 +52,7 @@ fn sigint_before_the_container_exists_leaves_nothing() {
 fn sigint_and_sigterm_mid_trials_clean_up() {
     common::assert_root();
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        let child = start(&["compare", "--iterations", "500", "--quiet", "--paths", "cli,raw"]);
+        let child = start(&["compare", "--iterations", "500", "--quiet", "--routes", "cli,raw"]);
         wait_for_container();
         sleep(Duration::from_millis(700));
         signal(&child, sig);
@@ -70,7 +70,7 @@ fn repeated_sigint_still_restores_a_named_container() {
     let container = UserContainer::start("interrupt");
     let before = container.kernel_limits();
     let child =
-        start(&["compare", "--iterations", "500", "--quiet", "--paths", "cli,raw", "--container", &container.name]);
+        start(&["compare", "--iterations", "500", "--quiet", "--routes", "cli,raw", "--container", &container.name]);
     sleep(Duration::from_millis(1500));
     signal(&child, libc::SIGINT);
     sleep(Duration::from_millis(20));

@@ -11,10 +11,8 @@ use std::{
 };
 
 use cgbench::{
-    btf::Btf,
-    cgroup::{self, Host, Scratch},
-    events::KernelEvent,
-    probes::{self, Probes},
+    host::cgroup::{self, Host, Scratch},
+    kernel::{Probes, Watch, attach, btf::Btf, events::KernelEvent},
     resource::Limit,
 };
 
@@ -29,10 +27,8 @@ fn scratch(name: &str) -> Scratch {
 
 /// Probes that report this process's writes to `dir`.
 fn watching(dir: &Path) -> Probes {
-    let mut probes = Probes::load(probes::choose(None).unwrap()).unwrap();
-    probes.watch_writer(std::process::id()).unwrap();
-    probes.watch_cgroup(cgroup::dir_key(dir).unwrap()).unwrap();
-    probes
+    let watch = Watch { writers: &[std::process::id()], cgroups: &[cgroup::dir_key(dir).unwrap()], ..Watch::default() };
+    Probes::watching(attach::choose(None).unwrap(), &watch).unwrap()
 }
 
 fn writes(events: &[KernelEvent]) -> Vec<&KernelEvent> {
@@ -87,9 +83,9 @@ fn a_refused_write_is_reported_with_its_error() {
 #[test]
 fn an_exec_makes_a_writer() {
     let watched = scratch("watched");
-    let mut probes = Probes::load(probes::choose(None).unwrap()).unwrap();
-    probes.watch_writer_comm("dash").unwrap();
-    probes.watch_cgroup(cgroup::dir_key(&watched.files.memory.path).unwrap()).unwrap();
+    let cgroups = [cgroup::dir_key(&watched.files.memory.path).unwrap()];
+    let watch = Watch { writer_comms: &["dash"], cgroups: &cgroups, ..Watch::default() };
+    let mut probes = Probes::watching(attach::choose(None).unwrap(), &watch).unwrap();
     let target = watched.files.target(&Limit::Memory { bytes: 96 << 20 });
     let status = Command::new("/bin/dash")
         .arg("-c")

@@ -1,17 +1,11 @@
-//! Command-line interface.
+//! The command line as clap sees it. Turning it into typed options (and refusing bad input
+//! before anything is touched) is `options.rs`'s job.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{
-    compare,
-    plan::Route,
-    probes::AttachMethod,
-    report::Format,
-    resource::Limit,
-    units::{parse_bytes, parse_cpus, parse_pair},
-};
+use crate::{kernel::AttachMethod, trial::Route};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -20,6 +14,10 @@ use crate::{
     about = "How long a container's CPU or memory limit change takes to be enforced: docker update versus a direct cgroup write, timed with eBPF"
 )]
 pub struct Cli {
+    /// Say what happens underneath on stderr: -v which probes attached, what they watch, why a
+    /// trial went unpaired; -vv every trial's events too. RUST_LOG (e.g. `cgbench=debug`) also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,30 +41,57 @@ pub enum Command {
     Bench(BenchArgs),
     /// Raw writes to a scratch cgroup captured with one attach method (cargo xtask vm-test).
     #[command(hide = true)]
-    Selftest {
-        /// Comma-separated methods, interleaved block by block.
-        #[arg(long, default_value = "tracepoint")]
-        attach: String,
-        /// Writes per limit file and method.
-        #[arg(long, default_value_t = 200)]
-        writes: usize,
-        /// Writes per block before the next method's turn.
-        #[arg(long, default_value_t = 20)]
-        block: usize,
-        /// Attach every method at once, each timing the same writes.
-        #[arg(long)]
-        together: bool,
-    },
+    Selftest(SelftestArgs),
     /// The benchmark's write storm (an internal helper process): two memory limits in turn, or
     /// `--value` every time (a harmless one, for a storm on a live container's cgroup).
     #[command(hide = true)]
-    Storm {
-        cgroup_file: PathBuf,
-        plain_file: PathBuf,
-        millis: u64,
-        #[arg(long)]
-        value: Option<String>,
-    },
+    Storm(StormArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SelftestArgs {
+    /// Methods, interleaved block by block (`auto` is the best the kernel permits).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "tracepoint")]
+    pub attach: Vec<AttachArg>,
+    /// Writes per limit file and method.
+    #[arg(long, default_value_t = 200)]
+    pub writes: usize,
+    /// Writes per block before the next method's turn.
+    #[arg(long, default_value_t = 20)]
+    pub block: usize,
+    /// Attach every method at once, each timing the same writes.
+    #[arg(long)]
+    pub together: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StormArgs {
+    pub cgroup_file: PathBuf,
+    pub plain_file: PathBuf,
+    pub millis: u64,
+    #[arg(long)]
+    pub value: Option<String>,
+}
+
+/// `--attach`: a method on the ladder, or the best one the kernel permits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AttachArg {
+    Auto,
+    Fentry,
+    Kprobe,
+    Tracepoint,
+}
+
+impl AttachArg {
+    /// `None` for `auto`.
+    pub fn method(self) -> Option<AttachMethod> {
+        match self {
+            AttachArg::Auto => None,
+            AttachArg::Fentry => Some(AttachMethod::Fentry),
+            AttachArg::Kprobe => Some(AttachMethod::Kprobe),
+            AttachArg::Tracepoint => Some(AttachMethod::Tracepoint),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,18 +112,6 @@ pub struct BenchArgs {
     pub skip_runs: bool,
 }
 
-/// Bad command-line input: reported on one line with exit code 2, before anything is touched.
-#[derive(Debug)]
-pub struct Usage(pub anyhow::Error);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {
     /// Limit changes per route, alternating memory and cpu.
@@ -107,14 +120,21 @@ pub struct CompareArgs {
     /// Iterations run first and left out of the results (caches, runc's first start).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
-    /// Routes to time: cli (docker update), api (Engine API), raw (open+write+close), raw-open
-    /// (write to a kept-open file).
-    #[arg(long, default_value = "cli,api,raw,raw-open", value_name = "LIST")]
-    pub paths: String,
+    /// Routes to time, comma-separated: cli (docker update), api (Engine API), raw
+    /// (open+write+close), raw-open (write to a kept-open file).
+    #[arg(
+        long,
+        alias = "paths",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "cli,api,raw,raw-open",
+        value_name = "LIST"
+    )]
+    pub routes: Vec<Route>,
     /// How to attach the probes: auto picks the best the kernel permits; a forced method the
     /// kernel refuses is an error.
-    #[arg(long, default_value = "auto", value_name = "auto|fentry|kprobe|tracepoint")]
-    pub attach: String,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub attach: AttachArg,
     /// Seed of the shuffled route order (default: from the clock; printed in the report).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -155,77 +175,4 @@ pub struct CompareArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-}
-
-/// Fails now, not after a long run, when an output file cannot be written. A file this check
-/// creates is removed again.
-fn check_writable(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    anyhow::ensure!(dir.is_dir(), "--{flag} {}: directory {} does not exist", path.display(), dir.display());
-    let existed = path.exists();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("--{flag} {}: cannot be written ({e})", path.display()))?;
-    if !existed {
-        std::fs::remove_file(path)?;
-    }
-    Ok(())
-}
-
-impl CompareArgs {
-    /// The output files asked for, by flag name.
-    pub fn outputs(&self) -> Vec<(&'static str, Format, &PathBuf)> {
-        [
-            ("json", Format::Json, &self.json),
-            ("csv", Format::Csv, &self.csv),
-            ("markdown", Format::Markdown, &self.markdown),
-            ("events", Format::Events, &self.events),
-            ("plot", Format::Svg, &self.plot),
-        ]
-        .into_iter()
-        .filter_map(|(flag, format, path)| Some((flag, format, path.as_ref()?)))
-        .collect()
-    }
-
-    pub fn options(&self) -> Result<compare::Options, Usage> {
-        self.parse().map_err(Usage)
-    }
-
-    fn parse(&self) -> anyhow::Result<compare::Options> {
-        anyhow::ensure!(self.iterations >= 1, "--iterations must be at least 1");
-        let memory_values = parse_pair(&self.memory_values, parse_bytes)?;
-        for bytes in memory_values {
-            anyhow::ensure!(bytes >= 6 << 20, "--memory-values: {bytes} bytes is below Docker's 6 MiB minimum");
-        }
-        let cpu_values = parse_pair(&self.cpu_values, |t| Limit::cpus(parse_cpus(t)?))?;
-        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        for limit in cpu_values {
-            if let Limit::Cpu { quota_us, period_us } = limit {
-                anyhow::ensure!(
-                    quota_us <= host_cpus * period_us,
-                    "--cpu-values: {limit} is more than this host's {host_cpus} CPUs"
-                );
-            }
-        }
-        for (flag, _, path) in self.outputs() {
-            check_writable(flag, path)?;
-        }
-        let seed = self.seed.unwrap_or_else(|| crate::clock::monotonic_ns() ^ u64::from(std::process::id()));
-        Ok(compare::Options {
-            iterations: self.iterations,
-            warmup: self.warmup,
-            routes: Route::parse_list(&self.paths)?,
-            attach: AttachMethod::parse(&self.attach)?,
-            seed,
-            quiet: self.quiet,
-            keep_events: self.events.is_some(),
-            memory_values,
-            cpu_values,
-            image: self.image.clone(),
-            container: self.container.clone(),
-            docker_cli: self.docker_cli.clone(),
-        })
-    }
 }

@@ -2,15 +2,17 @@
 //! program of each kind), each with a hint when something is missing. Exit 0 only when
 //! `cgbench compare` can run.
 
-use std::{ffi::CString, fmt::Write as _, path::Path};
+use std::{fmt::Write as _, path::Path};
 
 use serde::Serialize;
 
 use crate::{
-    btf::Btf,
-    cgroup::{Host, Version},
-    docker::{self, DockerHost},
-    probes::{self, AttachMethod},
+    host::{
+        cgroup::Host,
+        docker::{self, DockerHost},
+        system::{TemporaryMount, kernel_release},
+    },
+    kernel::{AttachMethod, attach::kernel_permits, btf::Btf},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -76,7 +78,7 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
 }
 
 fn kernel() -> Check {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
+    let release = kernel_release();
     match kernel_version(&release) {
         Some(v) if v >= (5, 8) => {
             check("kernel", Status::Ok, format!("Linux {release} (BPF ring buffer: ≥ 5.8)"), None)
@@ -105,11 +107,9 @@ fn btf() -> Check {
 /// The lockdown mode, from securityfs (mounted for the read if it is not, then unmounted).
 fn lockdown() -> Check {
     let path = Path::new("/sys/kernel/security/lockdown");
-    let mounted_here = !path.exists() && mount("securityfs", "/sys/kernel/security");
+    let _mounted_here =
+        if path.exists() { None } else { TemporaryMount::new("securityfs", Path::new("/sys/kernel/security")).ok() };
     let text = std::fs::read_to_string(path).ok();
-    if mounted_here {
-        unmount("/sys/kernel/security");
-    }
     let Some(text) = text else {
         return check("lockdown", Status::Ok, "no lockdown LSM", None);
     };
@@ -130,18 +130,6 @@ fn lockdown() -> Check {
         ),
         other => check("lockdown", Status::Ok, other, None),
     }
-}
-
-fn mount(fstype: &str, target: &str) -> bool {
-    let (fs, dir) = (CString::new(fstype).expect("no NUL"), CString::new(target).expect("no NUL"));
-    // SAFETY: valid NUL-terminated strings, no data.
-    unsafe { libc::mount(fs.as_ptr(), dir.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) == 0 }
-}
-
-fn unmount(target: &str) {
-    let dir = CString::new(target).expect("no NUL");
-    // SAFETY: valid NUL-terminated path.
-    unsafe { libc::umount2(dir.as_ptr(), libc::MNT_DETACH) };
 }
 
 fn tracefs() -> Check {
@@ -166,7 +154,7 @@ fn attach_methods() -> Vec<Check> {
             AttachMethod::Kprobe => "attach: kprobe/kretprobe",
             AttachMethod::Tracepoint => "attach: tracepoint",
         };
-        match probes::kernel_permits(method) {
+        match kernel_permits(method) {
             Ok(()) => {
                 let detail = match method {
                     AttachMethod::Tracepoint => "loads and attaches (every cgbench probe tried)".to_owned(),
@@ -205,10 +193,6 @@ fn cgroups() -> Check {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     match host.files_of(&own) {
         Ok(files) => {
-            let version = |v: Version| match v {
-                Version::V1 => "v1",
-                Version::V2 => "v2",
-            };
             let v2 = if host.v2_controllers.is_empty() { "none".to_owned() } else { host.v2_controllers.join(" ") };
             check(
                 "cgroups",
@@ -216,8 +200,8 @@ fn cgroups() -> Check {
                 format!(
                     "{}: memory on {}, cpu on {}; cgroup2 controllers: {v2}",
                     host.layout(),
-                    version(files.memory.version),
-                    version(files.cpu.version)
+                    files.memory.version.name(),
+                    files.cpu.version.name()
                 ),
                 None,
             )
@@ -275,7 +259,7 @@ async fn docker_checks() -> Vec<Check> {
             "docker CLI",
             Status::Warn,
             "no working `docker` CLI on PATH",
-            Some("install it, or use --paths api,raw,raw-open"),
+            Some("install it, or use --routes api,raw,raw-open"),
         ),
     });
     checks

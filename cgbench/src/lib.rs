@@ -1,23 +1,38 @@
 //! cgbench: measures, with eBPF, how long a container's limit change takes to be enforced by the
-//! kernel. Data flows one way: probes → events → pairing → statistics → report.
+//! kernel, through every entry point people use, side by side with a direct cgroup write.
+//!
+//! Data flows one way — probes → events → pairing → analysis → report — and the modules depend
+//! one way, each only on those listed before it:
+//!
+//! 1. `units`, `resource`, `trial`: the vocabulary (quantities, limits, routes, trials). Pure.
+//! 2. `host` (the operating system, cgroups — `host::cgroup::io` is the only way into control
+//!    files — and Docker) and `kernel` (the attach ladder, the probes, their events, BTF): what
+//!    touches the machine.
+//! 3. `analysis`: pairing, stages, statistics, summary. Pure; it reads kernel events.
+//! 4. `report`: renderers of an analysis, one file per format.
+//! 5. `run` (`compare`'s orchestration, its session and routes), `doctor`, `dev` (bench,
+//!    selftest, storm): the commands.
+//! 6. `cli` → `options` → the command, `error` for exit codes, `diagnostics` for `-v`; `main.rs`
+//!    only wires them.
 
-pub mod bench;
-pub mod btf;
-pub mod cgroup;
-pub mod cli;
-pub mod clock;
-pub mod compare;
-pub mod docker;
-pub mod doctor;
-pub mod events;
-pub mod pairing;
-pub mod plan;
-pub mod probes;
-pub mod progress;
-pub mod report;
 pub mod resource;
-pub mod rng;
-pub mod selftest;
-pub mod stages;
-pub mod stats;
+pub mod trial;
 pub mod units;
+
+pub mod host;
+pub mod kernel;
+
+pub mod analysis;
+
+pub mod report;
+
+pub mod dev;
+pub mod doctor;
+pub mod run;
+
+pub mod cli;
+pub mod diagnostics;
+pub mod error;
+pub mod options;
+
+mod rng;

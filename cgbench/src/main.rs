@@ -1,3 +1,5 @@
+//! Parses the command line, runs the command, turns the outcome into an exit code.
+
 use std::{
     process::ExitCode,
     sync::{
@@ -7,17 +9,15 @@ use std::{
 };
 
 use cgbench::{
-    bench,
-    cli::{Cli, Command, Usage},
-    compare::{self, Interrupted},
-    docker::DockerHost,
-    doctor,
-    probes::AttachMethod,
-    selftest,
+    cli::{Cli, Command},
+    dev, doctor,
+    error::{self, DoctorFailed},
+    host::docker::DockerHost,
+    options::{BenchOptions, CompareOptions, SelftestOptions},
+    run,
 };
 use clap::Parser as _;
 
-/// Exit codes: 0 success, 1 a failed run, 2 bad usage, 130 interrupted (after cleaning up).
 fn main() -> ExitCode {
     // Output piped into `head` ends quietly instead of panicking. Safe for cleanup: reports are
     // printed only after the host has been restored.
@@ -30,11 +30,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.render().to_string();
-            eprintln!("{} (see cgbench --help)", text.lines().next().unwrap_or("bad usage"));
+            eprintln!("{} (see cgbench --help)", usage_line(&e.render().to_string()));
             return ExitCode::from(2);
         }
     };
+    cgbench::diagnostics::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -42,79 +42,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<Interrupted>() => {
-            eprintln!("{e}");
-            ExitCode::from(130)
-        }
-        Err(e) if e.is::<DoctorFailed>() => ExitCode::FAILURE,
-        Err(e) if e.is::<Usage>() => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => error::report(&e),
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+/// clap's message in one line: its first, and the possible values when it lists them.
+fn usage_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("bad usage").to_owned();
+    match lines.find(|l| l.starts_with("[possible values:")) {
+        Some(values) => format!("{first} {values}"),
+        None => first,
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Compare(args) => {
-            let options = args.options()?;
+            let options = CompareOptions::from_args(&args)?;
             let stop = Arc::new(AtomicBool::new(false));
             watch_signals(stop.clone())?;
-            let (report, ended_early) = compare::run(&options, &stop).await?;
-            if !report.trials.is_empty() {
-                print!("{}", report.table());
-            }
-            for (_, format, path) in args.outputs() {
-                let file =
-                    std::fs::File::create(path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-                report
-                    .write(format, std::io::BufWriter::new(file))
-                    .map_err(|e| anyhow::anyhow!("writing {}: {e:#}", path.display()))?;
-            }
-            if let Some(e) = ended_early {
-                return Err(e);
-            }
-            let h = report.honesty;
-            if args.strict && !h.clean() {
-                anyhow::bail!(
-                    "--strict: {} lost events, {} unpaired, {} failed and {} out-of-order trials",
-                    h.lost_events,
-                    h.unpaired_trials,
-                    h.failed_trials,
-                    h.out_of_order_trials
-                );
-            }
-            Ok(())
-        }
-        Command::Bench(args) => {
-            let options = bench::Options {
-                out: args.out,
-                writes: args.writes,
-                block: args.block.max(1),
-                storm: std::time::Duration::from_secs(args.storm_seconds),
-                skip_runs: args.skip_runs,
-            };
-            print!("{}", bench::run(&options)?);
-            Ok(())
-        }
-        Command::Selftest { attach, writes, block, together } => {
-            let methods = attach
-                .split(',')
-                .map(|m| Ok(AttachMethod::parse(m.trim())?.unwrap_or(AttachMethod::Tracepoint)))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .map_err(Usage)?;
-            let mode = if together { selftest::Mode::Together } else { selftest::Mode::Alone };
-            print!("{}", selftest::run(&methods, writes, block, mode)?);
-            Ok(())
-        }
-        Command::Storm { cgroup_file, plain_file, millis, value } => {
-            bench::storm_child(&cgroup_file, &plain_file, millis, value.as_deref())
+            run::compare(&options, &stop).await
         }
         Command::Doctor { json } => {
             let checks = doctor::run().await;
@@ -131,20 +81,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", docker.ensure_image(None).await?);
             Ok(())
         }
+        Command::Bench(args) => dev::bench::run(&BenchOptions::from(&args)).map(|table| print!("{table}")),
+        Command::Selftest(args) => dev::selftest::run(&SelftestOptions::from(&args)).map(|out| print!("{out}")),
+        Command::Storm(args) => {
+            dev::storm::run(&args.cgroup_file, &args.plain_file, args.millis, args.value.as_deref())
+        }
     }
 }
-
-/// `doctor` found a failing check; it has printed them, so nothing more is said.
-#[derive(Debug)]
-struct DoctorFailed;
-
-impl std::fmt::Display for DoctorFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a doctor check failed")
-    }
-}
-
-impl std::error::Error for DoctorFailed {}
 
 /// SIGINT and SIGTERM stop the run between trials, so cleanup always runs.
 fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {

@@ -1,4 +1,4 @@
-//! The two limits cgbench changes, independent of how a cgroup version spells them.
+//! The two limits cgbench changes, independent of how a cgroup version or Docker spells them.
 
 use std::fmt;
 
@@ -97,6 +97,16 @@ impl Limit {
     pub fn nano_cpus(quota_us: u64, period_us: u64) -> i64 {
         (Self::micro_cpus(quota_us, period_us) * 1000) as i64
     }
+}
+
+/// A container's memory and CPU limits together, as Docker records them: what a cgbench
+/// container starts with, and what a `--container` gets back at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    /// Memory plus swap, as Docker counts it; -1 is unlimited.
+    pub memory_swap_bytes: i64,
+    pub cpu: Limit,
 }
 
 impl fmt::Display for Limit {

@@ -2,6 +2,12 @@
 //! layout change can never make one side misread the other.
 #![no_std]
 
+/// The dated nightly that builds the eBPF programs (`-Z build-std`, bpf-linker). bpf-linker links
+/// against this toolchain's own LLVM, so moving to another nightly means rebuilding it:
+/// `cargo xtask setup` installs exactly this one and derives bpf-linker's `llvm-NN` feature from it.
+/// cgbench's build script and xtask both read it from here.
+pub const EBPF_TOOLCHAIN: &str = "nightly-2026-05-20";
+
 pub const COMM_LEN: usize = 16;
 /// Longest cgroup control-file name kept (`memory.memsw.limit_in_bytes` is 27 bytes).
 pub const NAME_LEN: usize = 64;
@@ -17,6 +23,89 @@ pub const EVENT_EXEC: u32 = 2;
 /// A writer wrote to a control file of a target cgroup directory.
 pub const EVENT_WRITE: u32 = 3;
 
+/// `Event::syscall_nr` of a write seen inside cgroup_file_write by an fentry or kprobe hook: no
+/// syscall, no fd.
+pub const NO_SYSCALL: u32 = u32::MAX;
+
+/// The names the user side looks the object's maps, globals and programs up by. The eBPF side
+/// declares them with these same spellings (its attribute macros take identifiers, not
+/// constants); a user-side test checks that every one is in the built object.
+pub mod names {
+    /// Read-only global: the running kernel's `KernelOffsets`.
+    pub const OFFSETS: &str = "OFFSETS";
+    /// Ring buffer of `Event`s.
+    pub const EVENTS: &str = "EVENTS";
+    /// Per-CPU count of events the ring buffer had no room for.
+    pub const LOST: &str = "LOST";
+    /// Tgids whose `POST` requests are reported (dockerd).
+    pub const DOCKERD: &str = "DOCKERD";
+    /// Comms whose exec makes a process a writer (runc).
+    pub const WRITER_COMMS: &str = "WRITER_COMMS";
+    /// Tgids whose cgroup writes are reported.
+    pub const WRITERS: &str = "WRITERS";
+    /// Cgroup directories (`CgroupKey`) whose control-file writes are reported.
+    pub const TARGETS: &str = "TARGETS";
+    pub const MAPS: [&str; 6] = [EVENTS, LOST, DOCKERD, WRITER_COMMS, WRITERS, TARGETS];
+
+    pub const REQUEST_READ_ENTER: &str = "request_read_enter";
+    pub const REQUEST_RECVMSG_ENTER: &str = "request_recvmsg_enter";
+    pub const REQUEST_RECVMMSG_ENTER: &str = "request_recvmmsg_enter";
+    pub const REQUEST_READ_EXIT: &str = "request_read_exit";
+    pub const WRITER_EXEC: &str = "writer_exec";
+    pub const CGROUP_WRITE_ENTER: &str = "cgroup_write_enter";
+    pub const CGROUP_WRITEV_ENTER: &str = "cgroup_writev_enter";
+    pub const CGROUP_WRITE_EXIT: &str = "cgroup_write_exit";
+    pub const CGROUP_FILE_WRITE_FENTRY: &str = "cgroup_file_write_fentry";
+    pub const CGROUP_FILE_WRITE_FEXIT: &str = "cgroup_file_write_fexit";
+    pub const CGROUP_FILE_WRITE_KPROBE: &str = "cgroup_file_write_kprobe";
+    pub const CGROUP_FILE_WRITE_KRETPROBE: &str = "cgroup_file_write_kretprobe";
+    pub const PROGRAMS: [&str; 12] = [
+        REQUEST_READ_ENTER,
+        REQUEST_RECVMSG_ENTER,
+        REQUEST_RECVMMSG_ENTER,
+        REQUEST_READ_EXIT,
+        WRITER_EXEC,
+        CGROUP_WRITE_ENTER,
+        CGROUP_WRITEV_ENTER,
+        CGROUP_WRITE_EXIT,
+        CGROUP_FILE_WRITE_FENTRY,
+        CGROUP_FILE_WRITE_FEXIT,
+        CGROUP_FILE_WRITE_KPROBE,
+        CGROUP_FILE_WRITE_KRETPROBE,
+    ];
+}
+
+/// The syscalls whose numbers the probes report (`Event::syscall_nr`, from the tracepoint
+/// record), by name, for the architecture the user side runs on.
+#[cfg(target_arch = "x86_64")]
+pub const SYSCALLS: &[(u32, &str)] = &[
+    (0, "read"),
+    (1, "write"),
+    (18, "pwrite64"),
+    (20, "writev"),
+    (45, "recvfrom"),
+    (47, "recvmsg"),
+    (296, "pwritev"),
+    (299, "recvmmsg"),
+    (328, "pwritev2"),
+];
+/// The generic syscall table arm64 uses.
+#[cfg(target_arch = "aarch64")]
+pub const SYSCALLS: &[(u32, &str)] = &[
+    (63, "read"),
+    (64, "write"),
+    (66, "writev"),
+    (68, "pwrite64"),
+    (70, "pwritev"),
+    (207, "recvfrom"),
+    (212, "recvmsg"),
+    (243, "recvmmsg"),
+    (287, "pwritev2"),
+];
+/// The eBPF side passes numbers through without naming them.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub const SYSCALLS: &[(u32, &str)] = &[];
+
 /// One kernel observation. Writes and reads carry both syscall entry and exit times so a single
 /// record says when the kernel was asked and when it was done. Events are built in place in the
 /// ring buffer without zeroing: a field that a kind does not use is unspecified, `name` ends at
@@ -25,7 +114,7 @@ pub const EVENT_WRITE: u32 = 3;
 #[derive(Clone, Copy, Debug)]
 pub struct Event {
     pub kind: u32,
-    /// Syscall number from the tracepoint record (0 for exec, `u32::MAX` for a write seen in
+    /// Syscall number from the tracepoint record (0 for exec, `NO_SYSCALL` for a write seen in
     /// cgroup_file_write by an fentry or kprobe hook).
     pub syscall_nr: u32,
     pub tgid: u32,

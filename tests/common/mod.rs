@@ -58,7 +58,7 @@ impl UserContainer {
                 .collect::<Vec<_>>(),
         );
         let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]);
-        let files = cgbench::cgroup::Host::detect()
+        let files = cgbench::host::cgroup::Host::detect()
             .unwrap()
             .files_of(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap())
             .unwrap();
@@ -68,7 +68,7 @@ impl UserContainer {
 
     /// Every limit file, as the kernel has it now.
     pub fn kernel_limits(&self) -> Vec<String> {
-        self.limit_files.iter().map(|f| cgbench::cgroup::read_value(f).unwrap()).collect()
+        self.limit_files.iter().map(|f| cgbench::host::cgroup::read_value(f).unwrap()).collect()
     }
 
     /// Docker's record: running, memory, memory+swap, nano-CPUs.
@@ -102,7 +102,7 @@ pub fn stopped_dockerd() -> StoppedDockerd {
         assert!(out.status.success(), "systemctl stop docker: {}", stderr(&out));
         return StoppedDockerd { command: None, started: false };
     }
-    let pid = cgbench::docker::dockerd_tgids().into_iter().next().expect("a running dockerd");
+    let pid = cgbench::host::docker::dockerd_tgids().into_iter().next().expect("a running dockerd");
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let command =
         cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into()).collect();

@@ -17,8 +17,8 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
-/// The nightly toolchain the eBPF crate is built with; bpf-linker is linked against its LLVM.
-const NIGHTLY: &str = "nightly";
+/// The dated nightly the eBPF crate is built with; bpf-linker is linked against its LLVM.
+const NIGHTLY: &str = probe_common::EBPF_TOOLCHAIN;
 /// Where bpf-linker finds the nightly's libLLVM at build time.
 const LLVM_PREFIX: &str = "/opt/cgbench-llvm";
 const DOCKERD_LOG: &str = "/var/log/cgbench-dockerd.log";
@@ -79,18 +79,19 @@ fn have(program: &str) -> bool {
 fn setup() -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.
     ensure!(unsafe { libc::geteuid() } == 0, "setup installs packages and starts dockerd: run it as root");
-    rust_src()?;
+    pinned_nightly()?;
     bpf_linker()?;
     apt_packages()?;
     docker_daemon()?;
     tracefs()
 }
 
-fn rust_src() -> anyhow::Result<()> {
+/// Exactly the pinned nightly, with rust-src for `-Z build-std`; no other toolchain is touched.
+fn pinned_nightly() -> anyhow::Result<()> {
     let installed = output(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", NIGHTLY]))
         .unwrap_or_default();
     if installed.lines().any(|l| l.starts_with("rust-src")) {
-        say("rust-src", "present");
+        say("nightly", &format!("{NIGHTLY} with rust-src present"));
         return Ok(());
     }
     run(Command::new("rustup").args([
@@ -102,16 +103,21 @@ fn rust_src() -> anyhow::Result<()> {
         "--component",
         "rust-src",
     ]))?;
-    say("rust-src", "installed");
+    say("nightly", &format!("{NIGHTLY} with rust-src installed"));
     Ok(())
 }
 
-/// bpf-linker must use the same LLVM as the nightly rustc. Debian has no LLVM that new, so it is
-/// linked against the nightly's own libLLVM; a bpf-linker that cannot load that library (the
-/// nightly moved on) is rebuilt.
+/// bpf-linker must use the same LLVM as the pinned nightly's rustc. Debian has no LLVM that new,
+/// so it is linked against the nightly's own libLLVM through a symlink in `LLVM_PREFIX`. It is
+/// present only when it runs and that symlink leads into the pinned nightly: one built for another
+/// toolchain's LLVM is rebuilt, never reused.
 fn bpf_linker() -> anyhow::Result<()> {
-    if succeeds(Command::new("rustup").args(["run", NIGHTLY, "bpf-linker", "--version"])) {
-        say("bpf-linker", "present");
+    let sysroot = output(Command::new("rustc").arg(format!("+{NIGHTLY}")).args(["--print", "sysroot"]))?;
+    let lib_dir = Path::new(sysroot.trim()).join("lib");
+    let link = Path::new(LLVM_PREFIX).join("lib/libLLVM.so");
+    let linked_to_pinned = std::fs::read_link(&link).is_ok_and(|target| target.starts_with(&lib_dir));
+    if linked_to_pinned && succeeds(Command::new("rustup").args(["run", NIGHTLY, "bpf-linker", "--version"])) {
+        say("bpf-linker", &format!("present, linked against {NIGHTLY}'s LLVM"));
         return Ok(());
     }
     let verbose = output(Command::new("rustc").arg(format!("+{NIGHTLY}")).arg("-vV"))?;
@@ -119,21 +125,17 @@ fn bpf_linker() -> anyhow::Result<()> {
         .lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .and_then(|v| v.split('.').next())
-        .context("rustc +nightly -vV printed no LLVM version")?
+        .with_context(|| format!("rustc +{NIGHTLY} -vV printed no LLVM version"))?
         .to_owned();
-    let sysroot = output(Command::new("rustc").arg(format!("+{NIGHTLY}")).args(["--print", "sysroot"]))?;
-    let lib_dir = Path::new(sysroot.trim()).join("lib");
     let libllvm = std::fs::read_dir(&lib_dir)?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libLLVM.so")))
         .with_context(|| format!("no libLLVM in {}", lib_dir.display()))?;
-    let prefix_lib = Path::new(LLVM_PREFIX).join("lib");
-    std::fs::create_dir_all(&prefix_lib)?;
-    let link = prefix_lib.join("libLLVM.so");
+    std::fs::create_dir_all(link.parent().expect("a path in a directory"))?;
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&libllvm, &link)?;
-    say("bpf-linker", &format!("building against the nightly's LLVM {major} (takes a few minutes)"));
+    say("bpf-linker", &format!("building against {NIGHTLY}'s LLVM {major} (takes a few minutes)"));
     run(Command::new("cargo")
         .args(["install", "--force", "bpf-linker", "--no-default-features", "--features"])
         .arg(format!("llvm-{major}"))

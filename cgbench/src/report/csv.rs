@@ -2,7 +2,7 @@
 //! and plotting scripts. Absent timestamps are empty cells.
 
 use super::Report;
-use crate::pairing::Outcome;
+use crate::analysis::Outcome;
 
 const HEADER: &str = "index,route,resource,target_file,target_value,status,reason,start_ns,request_ns,request_syscall,exec_ns,first_write_ns,write_enter_ns,write_exit_ns,end_ns,writer_pid,writer_comm,latency_ns,daemon_latency_ns";
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Group, Report};
-use crate::{plan::Route, resource::Resource, units::format_ns};
+use crate::{resource::Resource, trial::Route, units::format_ns};
 
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 80.0;

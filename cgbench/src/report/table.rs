@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Group, Report};
-use crate::{stats::OUTLIER_Z, units::format_ns};
+use crate::{analysis::stats::OUTLIER_Z, units::format_ns};
 
 const BAR_WIDTH: f64 = 40.0;
 

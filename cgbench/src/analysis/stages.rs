@@ -5,9 +5,11 @@
 use serde::Serialize;
 
 use crate::{
-    pairing::{Outcome, TrialResult},
-    plan::Route,
-    stats::percentile,
+    analysis::{
+        pairing::{Outcome, TrialResult},
+        stats::percentile,
+    },
+    trial::Route,
 };
 
 /// A point in a trial's life, with its CLOCK_MONOTONIC time when it was seen.

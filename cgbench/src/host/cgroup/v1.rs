@@ -1,20 +1,25 @@
 //! cgroup v1 (legacy and hybrid): each controller has its own hierarchy and files.
 
+use super::{Mapping, Membership};
 use crate::resource::{Limit, Resource};
 
+pub const MAPPING: Mapping = Mapping { controller, membership, writes, memory_usage: "memory.usage_in_bytes" };
+
 /// The v1 controller whose hierarchy holds a resource's files.
-pub fn controller(resource: Resource) -> &'static str {
+fn controller(resource: Resource) -> &'static str {
     match resource {
         Resource::Memory => "memory",
         Resource::Cpu => "cpu",
     }
 }
 
-/// The file that reports the memory a cgroup uses now.
-pub const MEMORY_USAGE: &str = "memory.usage_in_bytes";
+/// The line of `/proc/<pid>/cgroup` for the resource's own hierarchy.
+fn membership(memberships: &[Membership], resource: Resource) -> Option<&Membership> {
+    memberships.iter().find(|m| m.controllers.iter().any(|c| c == controller(resource)))
+}
 
 /// The writes that set `limit`, in the order runc makes them; the last one enforces it.
-pub fn writes(limit: &Limit) -> Vec<(&'static str, String)> {
+fn writes(limit: &Limit) -> Vec<(&'static str, String)> {
     match *limit {
         Limit::Memory { bytes } => vec![("memory.limit_in_bytes", bytes.to_string())],
         Limit::Cpu { quota_us, period_us } => {

@@ -4,34 +4,9 @@
 //! its cgroup, file name, exact value and writer, inside the trial's time window. Anything
 //! missing leaves the trial unpaired with the reason; nothing is estimated.
 
-use probe_common::CgroupKey;
 use serde::Serialize;
 
-use crate::{events::KernelEvent, plan::PlannedTrial};
-
-/// The write that enforces a trial's limit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Target {
-    pub file: String,
-    pub value: String,
-    #[serde(skip)]
-    pub cgroup: CgroupKey,
-}
-
-/// A trial as it was run: what it asked for and the user-space clock around it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ExecutedTrial {
-    #[serde(flatten)]
-    pub planned: PlannedTrial,
-    pub target: Target,
-    /// CLOCK_MONOTONIC just before the docker CLI was spawned or the file opened.
-    pub start_ns: u64,
-    /// CLOCK_MONOTONIC once the CLI exited or the file was closed.
-    pub end_ns: u64,
-    /// Events the kernel could not deliver (ring buffer full) while the trial ran: any of them
-    /// may have been one of its milestones.
-    pub lost_events: u64,
-}
+use crate::{kernel::events::KernelEvent, trial::ExecutedTrial};
 
 /// The kernel's timeline of one paired trial (all CLOCK_MONOTONIC ns).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -148,8 +123,15 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
         .collect();
     matching.sort_by_key(|w| w.3);
     let Some(&(writer, comm, ret, write_enter_ns, write_exit_ns)) = matching.first() else {
+        let unseen = format!("no write of {} to {} was seen", trial.target.value, trial.target.file);
         return Outcome::Unpaired {
-            reason: format!("no write of {} to {} was seen", trial.target.value, trial.target.file),
+            reason: if trial.container_gone {
+                format!(
+                    "the container stopped while the trial ran: {unseen} (Docker accepts an update of a stopping container without applying it)"
+                )
+            } else {
+                unseen
+            },
         };
     };
     if ret < 0 {
@@ -227,8 +209,14 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
 
 #[cfg(test)]
 mod tests {
+    use probe_common::CgroupKey;
+
     use super::*;
-    use crate::{events::fixtures::*, plan::Route, resource::Limit};
+    use crate::{
+        kernel::events::fixtures::*,
+        resource::Limit,
+        trial::{PlannedTrial, Route, Target},
+    };
 
     const ME: u32 = 1000;
     const RUNC_PID: u32 = 2000;
@@ -253,6 +241,7 @@ mod tests {
             start_ns: start,
             end_ns: end,
             lost_events: 0,
+            container_gone: false,
         }
     }
 

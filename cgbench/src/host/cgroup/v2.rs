@@ -1,20 +1,25 @@
 //! cgroup v2 (unified): one directory per cgroup; cpu.max holds quota and period together.
 
+use super::{Mapping, Membership};
 use crate::resource::{Limit, Resource};
 
+pub const MAPPING: Mapping = Mapping { controller, membership, writes, memory_usage: "memory.current" };
+
 /// The controller that must be enabled in `cgroup.controllers` for a resource.
-pub fn controller(resource: Resource) -> &'static str {
+fn controller(resource: Resource) -> &'static str {
     match resource {
         Resource::Memory => "memory",
         Resource::Cpu => "cpu",
     }
 }
 
-/// The file that reports the memory a cgroup uses now.
-pub const MEMORY_USAGE: &str = "memory.current";
+/// The unified hierarchy's line of `/proc/<pid>/cgroup` (`0::/path`), whatever the resource.
+fn membership(memberships: &[Membership], _: Resource) -> Option<&Membership> {
+    memberships.iter().find(|m| m.controllers.is_empty())
+}
 
 /// The writes that set `limit`; the last one enforces it.
-pub fn writes(limit: &Limit) -> Vec<(&'static str, String)> {
+fn writes(limit: &Limit) -> Vec<(&'static str, String)> {
     match *limit {
         Limit::Memory { bytes } => vec![("memory.max", bytes.to_string())],
         Limit::Cpu { quota_us, period_us } => vec![("cpu.max", format!("{quota_us} {period_us}"))],

@@ -9,10 +9,7 @@
 //! 4. Whole-run efficiency and 5. peak memory, from real `cgbench compare` runs.
 
 use std::{
-    fs::File,
-    io::Write as _,
-    os::unix::fs::FileExt as _,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -20,27 +17,17 @@ use std::{
 use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
 
+use super::storm::VALUES;
 use crate::{
-    cgroup::{self, Host, Scratch},
-    clock::monotonic_ns,
-    compare::ensure_root,
-    events::KernelEvent,
-    probes::{self, AttachMethod, Probes},
-    stats::percentile,
+    analysis::stats::percentile,
+    host::{
+        cgroup::{Host, Scratch, dir_key, io},
+        system::{cpu_time_ns, ensure_root, kernel_release, monotonic_ns},
+    },
+    kernel::{AttachMethod, Probes, Watch, attach, events::KernelEvent},
+    options::BenchOptions as Options,
     units::format_ns,
 };
-
-pub struct Options {
-    pub out: PathBuf,
-    /// Writes per side (attached, detached) and per mode (open+write+close, kept open).
-    pub writes: usize,
-    pub block: usize,
-    pub storm: Duration,
-    /// Skip the `cgbench compare` runs (start-up, efficiency, memory), which need Docker.
-    pub skip_runs: bool,
-}
-
-const VALUES: [&str; 2] = ["268435456", "268439552"];
 
 /// A scratch cgroup for one part of the benchmark.
 fn scratch(name: &str) -> anyhow::Result<Scratch> {
@@ -50,27 +37,22 @@ fn scratch(name: &str) -> anyhow::Result<Scratch> {
 /// Probes watching `target`, with this process as a writer, and — like runc — any program
 /// named `cgbench` that execs from now on (the storm process).
 fn attach(target: &Path, method: AttachMethod) -> anyhow::Result<Probes> {
-    let mut probes = Probes::load(method)?;
-    probes.watch_writer(std::process::id())?;
-    probes.watch_writer_comm("cgbench")?;
-    probes.watch_cgroup(cgroup::dir_key(target)?)?;
-    Ok(probes)
+    let writers = [std::process::id()];
+    Probes::watching(
+        method,
+        &Watch { writers: &writers, writer_comms: &["cgbench"], cgroups: &[dir_key(target)?], ..Watch::default() },
+    )
 }
 
 /// Per-write latencies (ns) of `n` writes, alternating two values.
-fn time_writes(path: &Path, n: usize, kept_open: Option<&File>) -> anyhow::Result<Vec<u64>> {
+fn time_writes(path: &Path, n: usize, kept_open: Option<&io::KeptOpen>) -> anyhow::Result<Vec<u64>> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let value = VALUES[i % 2].as_bytes();
+        let value = VALUES[i % 2];
         let start = monotonic_ns();
         match kept_open {
-            Some(file) => {
-                file.write_at(value, 0)?;
-            }
-            None => {
-                let mut file = File::options().write(true).open(path)?;
-                file.write_all(value)?;
-            }
+            Some(open) => open.write(path, value)?,
+            None => io::write_value(path, value)?,
         }
         out.push(monotonic_ns() - start);
     }
@@ -106,12 +88,11 @@ const SIDES: [(Side, &str); 4] = [
 fn probes_for(side: Side, target: &Path, method: AttachMethod) -> anyhow::Result<Option<Probes>> {
     Ok(match side {
         Side::Detached => None,
-        Side::NotWatched => Some(Probes::load(method)?),
+        Side::NotWatched => Some(Probes::watching(method, &Watch::default())?),
         Side::FilteredOut => {
-            let mut probes = Probes::load(method)?;
-            probes.watch_writer(std::process::id())?;
-            probes.watch_cgroup(cgroup::dir_key(target.parent().context("a scratch cgroup has a parent")?)?)?;
-            Some(probes)
+            let writers = [std::process::id()];
+            let parent = dir_key(target.parent().context("a scratch cgroup has a parent")?)?;
+            Some(Probes::watching(method, &Watch { writers: &writers, cgroups: &[parent], ..Watch::default() })?)
         }
         Side::Captured => Some(attach(target, method)?),
     })
@@ -123,7 +104,7 @@ fn probes_for(side: Side, target: &Path, method: AttachMethod) -> anyhow::Result
 fn probe_overhead(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
     let scratch = scratch("overhead")?;
     let file = scratch.memory_limit_file();
-    let kept = File::options().write(true).open(&file)?;
+    let kept = io::KeptOpen::open([file.clone()])?;
     let mut results = serde_json::Map::new();
     for (mode, kept_open) in [("open_write_close", None), ("kept_open_pwrite", Some(&kept))] {
         let mut samples: Vec<Vec<u64>> = vec![Vec::new(); SIDES.len()];
@@ -182,14 +163,6 @@ fn storm_writes(child: std::process::Child) -> anyhow::Result<u64> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }
 
-fn cpu_ns() -> u64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 /// Part 2, filtering: the storm hits an unrelated cgroup and a plain file while cgbench writes
 /// to its target once a millisecond. Loss: the storm hits the target itself.
 fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
@@ -199,7 +172,7 @@ fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
 
     let mut probes = attach(&target.files.memory.path, method)?;
     let child = storm(&unrelated.memory_limit_file(), &plain, opts.storm)?;
-    let (wall0, cpu0) = (Instant::now(), cpu_ns());
+    let (wall0, cpu0) = (Instant::now(), cpu_time_ns());
     let mut own = 0u64;
     let mut delivered: Vec<KernelEvent> = Vec::new();
     while wall0.elapsed() < opts.storm {
@@ -208,7 +181,7 @@ fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
         delivered.extend(probes.drain());
         std::thread::sleep(Duration::from_millis(1));
     }
-    let (wall, cpu) = (wall0.elapsed(), cpu_ns() - cpu0);
+    let (wall, cpu) = (wall0.elapsed(), cpu_time_ns() - cpu0);
     let storm_count = storm_writes(child)?;
     delivered.extend(probes.drain());
     let foreign = delivered
@@ -232,7 +205,7 @@ fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
 
     let mut probes = attach(&target.files.memory.path, method)?;
     let child = storm(&target.memory_limit_file(), &plain, opts.storm)?;
-    let (wall0, cpu0) = (Instant::now(), cpu_ns());
+    let (wall0, cpu0) = (Instant::now(), cpu_time_ns());
     let mut drained = 0usize;
     let writes = |events: Vec<KernelEvent>| events.iter().filter(|e| matches!(e, KernelEvent::Write { .. })).count();
     while wall0.elapsed() < opts.storm {
@@ -240,7 +213,7 @@ fn filtering(opts: &Options, method: AttachMethod) -> anyhow::Result<Value> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let storm_count = storm_writes(child)?;
-    let (wall, cpu) = (wall0.elapsed(), cpu_ns() - cpu0);
+    let (wall, cpu) = (wall0.elapsed(), cpu_time_ns() - cpu0);
     drained += writes(probes.drain());
     let lost = probes.lost()?;
     let _ = std::fs::remove_file(&plain);
@@ -288,7 +261,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn runs() -> anyhow::Result<Value> {
     let (mut to_first_trial, mut probe_load) = (Vec::new(), Vec::new());
     for _ in 0..5 {
-        let (report, _, spawn_ns, _) = compare_run(&["--iterations", "1", "--warmup", "0", "--paths", "raw"])?;
+        let (report, _, spawn_ns, _) = compare_run(&["--iterations", "1", "--warmup", "0", "--routes", "raw"])?;
         let first = report["trials"][0]["start_ns"].as_u64().context("no trial in the start-up run")?;
         to_first_trial.push((first - spawn_ns) as f64);
         probe_load.push(report["environment"]["probe_load_ns"].as_f64().unwrap_or(f64::NAN));
@@ -300,8 +273,8 @@ fn runs() -> anyhow::Result<Value> {
         trials.iter().map(|t| t["end_ns"].as_u64().unwrap_or(0) - t["start_ns"].as_u64().unwrap_or(0)).sum();
     let latencies: u64 = trials.iter().filter_map(|t| t["outcome"]["latency_ns"].as_u64()).sum();
 
-    let (_, _, _, rss_1k) = compare_run(&["--iterations", "1000", "--paths", "raw,raw-open"])?;
-    let (_, _, _, rss_10k) = compare_run(&["--iterations", "10000", "--paths", "raw,raw-open"])?;
+    let (_, _, _, rss_1k) = compare_run(&["--iterations", "1000", "--routes", "raw,raw-open"])?;
+    let (_, _, _, rss_10k) = compare_run(&["--iterations", "10000", "--routes", "raw,raw-open"])?;
     Ok(json!({
         "startup": {"runs": 5, "exec_to_first_trial_median_ns": median(to_first_trial), "probe_load_attach_median_ns": median(probe_load)},
         "efficiency_1000_iterations": {
@@ -318,13 +291,13 @@ fn runs() -> anyhow::Result<Value> {
 
 pub fn run(opts: &Options) -> anyhow::Result<String> {
     ensure_root()?;
-    let method = probes::choose(None)?;
+    let method = attach::choose(None)?;
     let overhead = probe_overhead(opts, method)?;
     let filtering = filtering(opts, method)?;
     let runs = if opts.skip_runs { Value::Null } else { runs()? };
     let doc = json!({
         "schema_version": 1,
-        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "kernel": kernel_release(),
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "probe_method": method.name(),
         "probe_overhead": overhead, "filtering": filtering, "runs": runs,
@@ -405,22 +378,4 @@ fn table(doc: &Value) -> String {
         ));
     }
     out
-}
-
-/// The storm process: pwrite at full speed, alternating a cgroup file and a plain file, for
-/// `millis`; prints how many cgroup writes it made.
-pub fn storm_child(cgroup_file: &Path, plain_file: &Path, millis: u64, value: Option<&str>) -> anyhow::Result<()> {
-    let cgroup = File::options().write(true).open(cgroup_file)?;
-    let plain = File::create(plain_file)?;
-    let deadline = Instant::now() + Duration::from_millis(millis);
-    let mut n = 0u64;
-    while Instant::now() < deadline {
-        for _ in 0..256 {
-            cgroup.write_at(value.unwrap_or(VALUES[(n % 2) as usize]).as_bytes(), 0)?;
-            plain.write_at(b"x", 0)?;
-            n += 1;
-        }
-    }
-    println!("{n}");
-    Ok(())
 }

@@ -4,37 +4,25 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Context as _, ensure};
+use anyhow::ensure;
 
 use crate::{
-    cgroup::{self, CgroupFiles, Host, Scratch},
-    compare::{ensure_root, raw_update},
-    events::KernelEvent,
-    pairing::{self, Actors, ExecutedTrial, Outcome, Target, TrialResult},
-    plan::{PlannedTrial, Route},
-    probes::{self, AttachMethod, Probes},
+    analysis::{self, Actors, Outcome, TrialResult, stats::summarize},
+    host::{
+        cgroup::{CgroupFiles, Host, Scratch},
+        system::ensure_root,
+    },
+    kernel::{AttachMethod, Probes, Watch, attach, events::KernelEvent},
+    options::{SelftestMode as Mode, SelftestOptions},
     resource::Limit,
-    stats::summarize,
+    run::routes::raw::write_all as raw_update,
+    trial::{ExecutedTrial, PlannedTrial, Route},
 };
 
-/// How the methods take turns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// One method at a time, in blocks that rotate through the methods (A B C A B C …), so that
-    /// a drifting machine — an emulated one drifts a lot — weighs on every method alike: each
-    /// method's own cost, probes included.
-    Alone,
-    /// Every method attached at once, each timing the same writes: whether they agree on what
-    /// they see, with the cost of all probes in every write.
-    Together,
-}
-
-impl Mode {
-    fn label(self) -> &'static str {
-        match self {
-            Mode::Alone => "selftest",
-            Mode::Together => "selftest-together",
-        }
+fn label(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Alone => "selftest",
+        Mode::Together => "selftest-together",
     }
 }
 
@@ -48,10 +36,12 @@ struct Seen {
 
 /// Writes `writes` values to each of memory and cpu per method (per run, together), in blocks
 /// of `block`, and reports what each method saw.
-pub fn run(methods: &[AttachMethod], writes: usize, block: usize, mode: Mode) -> anyhow::Result<String> {
+pub fn run(opts: &SelftestOptions) -> anyhow::Result<String> {
+    let SelftestOptions { methods, writes, block, mode } = opts;
+    let (methods, writes, block, mode) = (methods.as_slice(), *writes, *block, *mode);
     ensure_root()?;
     for &method in methods {
-        probes::choose(Some(method))?;
+        attach::choose(Some(method))?;
     }
     let scratch = Scratch::new(&Host::detect()?, &format!("cgbench-selftest-{}", std::process::id()))?;
     let files = &scratch.files;
@@ -59,7 +49,6 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize, mode: Mode) ->
         [Limit::Memory { bytes: 64 << 20 }, Limit::Memory { bytes: 128 << 20 }],
         [Limit::cpus(500_000)?, Limit::cpus(1_000_000)?],
     ];
-    let block = block.max(1);
     let mut seen: Vec<Seen> = methods.iter().map(|_| Seen::default()).collect();
     let mut step = 0u64;
     let turns: Vec<Vec<usize>> = match mode {
@@ -88,15 +77,25 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize, mode: Mode) ->
                     let limit = pair[(step % 2) as usize].nudged(step % 1000 + 1);
                     let lost_before: Vec<u64> =
                         attached.iter().map(|(_, p)| p.lost()).collect::<anyhow::Result<_>>()?;
-                    let (start_ns, end_ns) = raw_update(files, &limit)?;
+                    let span = raw_update(files, &limit)?;
+                    let (start_ns, end_ns) = (span.start_ns, span.end_ns);
+                    let target = files.trial_target(&limit)?;
                     for ((m, probes), before) in attached.iter_mut().zip(lost_before) {
                         let seen = &mut seen[*m];
                         seen.events.extend(probes.drain());
                         let planned =
                             PlannedTrial { index: seen.trials.len(), route: Route::Raw, limit, warmup: false };
-                        let target = target_of(files, &limit)?;
                         let lost_events = probes.lost()? - before;
-                        seen.trials.push(ExecutedTrial { planned, target, start_ns, end_ns, lost_events });
+                        let target = target.clone();
+                        let container_gone = false;
+                        seen.trials.push(ExecutedTrial {
+                            planned,
+                            target,
+                            start_ns,
+                            end_ns,
+                            lost_events,
+                            container_gone,
+                        });
                     }
                 }
             }
@@ -110,9 +109,9 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize, mode: Mode) ->
     let paired: Vec<(AttachMethod, Vec<TrialResult>, u64)> = methods
         .iter()
         .zip(seen)
-        .map(|(&method, Seen { trials, events, lost })| (method, pairing::pair(trials, events, &actors), lost))
+        .map(|(&method, Seen { trials, events, lost })| (method, analysis::pair(trials, events, &actors), lost))
         .collect();
-    let file_names = [target_of(files, &values[0][0])?.file, target_of(files, &values[1][0])?.file];
+    let file_names = [files.trial_target(&values[0][0])?.file, files.trial_target(&values[1][0])?.file];
     let mut out = String::new();
     let mut all_seen = true;
     for (method, results, lost) in &paired {
@@ -134,7 +133,7 @@ pub fn run(methods: &[AttachMethod], writes: usize, block: usize, mode: Mode) ->
             let _ = writeln!(
                 out,
                 "{} method={} file={file} seen={}/{} lost={lost} median_latency_ns={:.0} block_median_latency_ns={:.0} median_applied_ns={:.0}",
-                mode.label(),
+                label(mode),
                 method.flag(),
                 latencies.len(),
                 of_file.len(),
@@ -187,24 +186,14 @@ fn nesting(paired: &[(AttachMethod, Vec<TrialResult>, u64)], file: &str) -> (usi
 
 /// Probes of one method that report this process's writes to the scratch cgroups.
 fn watching(method: AttachMethod, files: &CgroupFiles) -> anyhow::Result<Probes> {
-    let mut probes = Probes::load(method)?;
-    probes.watch_writer(std::process::id())?;
-    for key in files.keys()? {
-        probes.watch_cgroup(key)?;
-    }
-    Ok(probes)
-}
-
-fn target_of(files: &CgroupFiles, limit: &Limit) -> anyhow::Result<Target> {
-    let target = files.target(limit);
-    let cgroup = cgroup::dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
-    Ok(Target { file: target.file_name().to_owned(), value: target.value, cgroup })
+    let writers = [std::process::id()];
+    Probes::watching(method, &Watch { writers: &writers, cgroups: &files.keys()?, ..Watch::default() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pairing::Timeline;
+    use crate::{analysis::Timeline, trial::Target};
 
     /// One write as a method saw it: its hook's enter and exit.
     fn seen(enter: u64, exit: u64) -> TrialResult {
@@ -216,6 +205,7 @@ mod tests {
                 start_ns: 0,
                 end_ns: 1_000,
                 lost_events: 0,
+                container_gone: false,
             },
             outcome: Outcome::Paired(Timeline {
                 request_ns: None,

@@ -1,76 +1,10 @@
 //! The trial schedule: which route sets which limit, in which order. Pure, so it is tested alone.
 
-use serde::Serialize;
-
 use crate::{
     resource::{Limit, Resource},
     rng::Rng,
+    trial::{PlannedTrial, Route},
 };
-
-/// How a limit change reaches the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Route {
-    /// The `docker` CLI: CLI → dockerd → containerd → shim → runc → cgroup file.
-    DockerCli,
-    /// The Engine API called by cgbench over a kept-alive connection: no CLI start-up.
-    DockerApi,
-    /// cgbench opens the cgroup file, writes and closes it.
-    Raw,
-    /// cgbench writes to a cgroup file it keeps open: the floor of the fast path.
-    RawKeptOpen,
-}
-
-impl Route {
-    pub const ALL: [Route; 4] = [Route::DockerCli, Route::DockerApi, Route::Raw, Route::RawKeptOpen];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Route::DockerCli => "docker update",
-            Route::DockerApi => "docker API",
-            Route::Raw => "raw write",
-            Route::RawKeptOpen => "raw kept-open",
-        }
-    }
-
-    /// The name `--paths` takes.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Route::DockerCli => "cli",
-            Route::DockerApi => "api",
-            Route::Raw => "raw",
-            Route::RawKeptOpen => "raw-open",
-        }
-    }
-
-    /// Whether runc, not cgbench, writes the limit.
-    pub fn via_docker(self) -> bool {
-        matches!(self, Route::DockerCli | Route::DockerApi)
-    }
-
-    pub fn parse_list(text: &str) -> anyhow::Result<Vec<Route>> {
-        let mut routes = Vec::new();
-        for name in text.split(',').map(str::trim) {
-            let route = Route::ALL.into_iter().find(|r| r.flag() == name).ok_or_else(|| {
-                anyhow::anyhow!("--paths: unknown path `{name}`: use cli, api, raw and raw-open, comma-separated")
-            })?;
-            if !routes.contains(&route) {
-                routes.push(route);
-            }
-        }
-        Ok(routes)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct PlannedTrial {
-    pub index: usize,
-    pub route: Route,
-    pub limit: Limit,
-    /// Warm-up trials run like the others but are left out of the results.
-    #[serde(skip)]
-    pub warmup: bool,
-}
 
 /// Values repeat after this many trials of a resource; within that window every trial writes
 /// bytes of its own, which is what pairing relies on besides time windows.
@@ -167,12 +101,5 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), mems.len());
         assert!(mems.windows(2).all(|w| w[0] != w[1]));
-    }
-
-    #[test]
-    fn paths_parse_by_flag() {
-        assert_eq!(Route::parse_list("raw,cli").unwrap(), [Route::Raw, Route::DockerCli]);
-        assert_eq!(Route::parse_list("api,api").unwrap(), [Route::DockerApi]);
-        assert!(Route::parse_list("cli,ssh").unwrap_err().to_string().contains("unknown path `ssh`"));
     }
 }

@@ -1,6 +1,6 @@
 //! Kernel events as user space reasons about them, decoded from the ring buffer's raw records.
 
-use probe_common::{CgroupKey, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event};
+use probe_common::{CgroupKey, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, NO_SYSCALL, SYSCALLS};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -31,22 +31,13 @@ fn cgroup_id<S: serde::Serializer>(key: &CgroupKey, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&format!("{}:{}", key.dev, key.ino))
 }
 
-/// x86_64 syscall names for the numbers the probes can report; writes seen by an fentry or
-/// kprobe hook come from cgroup_file_write, not from one syscall.
+/// The name of a syscall the probes report; writes seen by an fentry or kprobe hook come from
+/// cgroup_file_write, not from one syscall.
 fn syscall_name(nr: u32) -> String {
-    match nr {
-        0 => "read".into(),
-        1 => "write".into(),
-        18 => "pwrite64".into(),
-        20 => "writev".into(),
-        45 => "recvfrom".into(),
-        47 => "recvmsg".into(),
-        296 => "pwritev".into(),
-        299 => "recvmmsg".into(),
-        328 => "pwritev2".into(),
-        u32::MAX => "cgroup_file_write".into(),
-        other => format!("syscall {other}"),
+    if nr == NO_SYSCALL {
+        return "cgroup_file_write".into();
     }
+    SYSCALLS.iter().find(|(n, _)| *n == nr).map_or_else(|| format!("syscall {nr}"), |(_, name)| (*name).to_owned())
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -245,7 +236,7 @@ mod tests {
     #[test]
     fn writes_seen_in_cgroup_file_write_name_it_as_their_source() {
         let mut raw = raw_write(1, "runc", CgroupKey::default(), "memory.max", "4096", 1, 2, 4);
-        raw.syscall_nr = u32::MAX;
+        raw.syscall_nr = NO_SYSCALL;
         let KernelEvent::Write { syscall, .. } = KernelEvent::from_raw(&raw).unwrap() else { panic!() };
         assert_eq!(syscall, "cgroup_file_write");
     }

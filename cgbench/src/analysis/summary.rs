@@ -1,0 +1,163 @@
+//! What a run found, per route and resource: the summary of each group of trials, the speed-up of
+//! each docker route over the raw write, and the counts that say whether the numbers can be
+//! trusted.
+
+use serde::Serialize;
+
+use super::{
+    pairing::{Outcome, TrialResult},
+    stages::{self, StageSummary},
+    stats::{Summary, summarize},
+};
+use crate::{resource::Resource, trial::Route};
+
+/// Everything the report shows, computed once from the paired trials.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub groups: Vec<Group>,
+    pub speedups: Vec<Speedup>,
+    pub honesty: Honesty,
+    pub trials: Vec<TrialResult>,
+}
+
+impl Analysis {
+    /// `lost_events` over the whole run, as the kernel counted them.
+    pub fn of(trials: Vec<TrialResult>, lost_events: u64) -> Analysis {
+        let groups = group(&trials);
+        let speedups = speedups(&groups);
+        let count = |f: fn(&Outcome) -> bool| trials.iter().filter(|t| f(&t.outcome)).count();
+        let honesty = Honesty {
+            lost_events,
+            unpaired_trials: count(|o| matches!(o, Outcome::Unpaired { .. })),
+            failed_trials: count(|o| matches!(o, Outcome::Failed { .. })),
+            out_of_order_trials: trials
+                .iter()
+                .filter(|t| stages::milestones(t).is_some_and(|m| !stages::in_order(&m)))
+                .count(),
+        };
+        Analysis { groups, speedups, honesty, trials }
+    }
+}
+
+/// Groups whose sample has outliers, with how many of how many: a sign of a noisy machine.
+pub fn noisy(groups: &[Group]) -> Vec<(&Group, usize, usize)> {
+    groups.iter().filter_map(|g| g.summary.filter(|s| s.outliers > 0).map(|s| (g, s.outliers, s.n))).collect()
+}
+
+/// One row of the table: a route applied to a resource.
+#[derive(Clone, Debug, Serialize)]
+pub struct Group {
+    pub route: Route,
+    pub resource: Resource,
+    /// Over paired trials only; `None` when none was paired.
+    pub summary: Option<Summary>,
+    /// Docker routes: the span from dockerd having the request to the limit applied.
+    pub daemon_summary: Option<Summary>,
+    pub stages: Vec<StageSummary>,
+    pub unpaired: usize,
+    pub failed: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Speedup {
+    pub resource: Resource,
+    pub route: Route,
+    /// Median latency of `route` over the median raw-write latency.
+    pub median_ratio: f64,
+}
+
+/// What would make the numbers untrustworthy; all zero in a clean run. `--strict` fails on any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Honesty {
+    /// Events the kernel could not hand over (ring buffer full).
+    pub lost_events: u64,
+    pub unpaired_trials: usize,
+    pub failed_trials: usize,
+    /// Paired trials whose milestones are not in time order.
+    pub out_of_order_trials: usize,
+}
+
+impl Honesty {
+    pub fn clean(&self) -> bool {
+        *self == Honesty::default()
+    }
+}
+
+fn group(trials: &[TrialResult]) -> Vec<Group> {
+    let mut keys: Vec<(Route, Resource)> =
+        trials.iter().map(|t| (t.trial.planned.route, t.trial.planned.limit.resource())).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|(route, resource)| {
+            let of_group: Vec<&TrialResult> = trials
+                .iter()
+                .filter(|t| t.trial.planned.route == route && t.trial.planned.limit.resource() == resource)
+                .collect();
+            let latencies: Vec<f64> = of_group.iter().filter_map(|t| t.latency_ns()).map(|ns| ns as f64).collect();
+            let daemon: Vec<f64> = of_group
+                .iter()
+                .filter_map(|t| match &t.outcome {
+                    Outcome::Paired(timeline) => timeline.daemon_latency_ns,
+                    _ => None,
+                })
+                .map(|ns| ns as f64)
+                .collect();
+            Group {
+                route,
+                resource,
+                summary: summarize(&latencies),
+                daemon_summary: summarize(&daemon),
+                stages: stages::summarize(route, &of_group),
+                unpaired: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Unpaired { .. })).count(),
+                failed: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Failed { .. })).count(),
+            }
+        })
+        .collect()
+}
+
+/// Each docker route against the raw write, per resource.
+fn speedups(groups: &[Group]) -> Vec<Speedup> {
+    let median = |route, resource| {
+        groups.iter().find(|g| g.route == route && g.resource == resource).and_then(|g| g.summary).map(|s| s.median_ns)
+    };
+    let mut out = Vec::new();
+    for resource in Resource::ALL {
+        let Some(raw) = median(Route::Raw, resource).filter(|&m| m > 0.0) else { continue };
+        for route in [Route::DockerCli, Route::DockerApi] {
+            if let Some(docker) = median(route, resource) {
+                out.push(Speedup { resource, route, median_ratio: docker / raw });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_summarise_paired_trials_and_count_the_rest() {
+        let r = Analysis::of(crate::analysis::fixtures::trials(), 0);
+        assert_eq!(r.groups.len(), 8);
+        let docker_cpu = r.groups.iter().find(|g| g.route == Route::DockerCli && g.resource == Resource::Cpu).unwrap();
+        assert_eq!((docker_cpu.summary.unwrap().n, docker_cpu.unpaired), (1, 1));
+        let raw_mem = r.groups.iter().find(|g| g.route == Route::Raw && g.resource == Resource::Memory).unwrap();
+        assert_eq!(raw_mem.summary.unwrap().median_ns, 6_000.0);
+        assert_eq!(r.honesty, Honesty { unpaired_trials: 1, ..Honesty::default() });
+        assert!(!r.honesty.clean());
+    }
+
+    #[test]
+    fn speedup_is_a_ratio_of_medians() {
+        let r = Analysis::of(crate::analysis::fixtures::trials(), 0);
+        let ratio = |route, resource| {
+            r.speedups.iter().find(|s| s.route == route && s.resource == resource).unwrap().median_ratio
+        };
+        assert!((ratio(Route::DockerCli, Resource::Memory) - 30_800_000.0 / 6_000.0).abs() < 1e-9);
+        assert!((ratio(Route::DockerCli, Resource::Cpu) - 32_000_000.0 / 5_100.0).abs() < 1e-9);
+        assert!((ratio(Route::DockerApi, Resource::Memory) - 12_500_000.0 / 6_000.0).abs() < 1e-9);
+        assert_eq!(r.speedups.len(), 4);
+    }
+}

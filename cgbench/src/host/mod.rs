@@ -1,0 +1,5 @@
+//! The host cgbench runs on: the operating system, its cgroups and its Docker daemon.
+
+pub mod cgroup;
+pub mod docker;
+pub mod system;

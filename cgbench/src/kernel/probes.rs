@@ -1,0 +1,130 @@
+//! cgbench's eBPF programs loaded, attached and told what to watch; their events read back.
+//! Dropping `Probes` detaches every program and unmounts tracefs if cgbench mounted it.
+
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+};
+use probe_common::{COMM_LEN, CgroupKey, names};
+
+use super::{
+    attach::{self, AttachMethod},
+    btf::Btf,
+    events::KernelEvent,
+};
+use crate::host::system::TemporaryMount;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cgbench-probes"));
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Mounts tracefs when it is missing (aya reads tracepoint ids from it); `None` when it was
+/// already there.
+fn ensure_tracefs() -> anyhow::Result<Option<TemporaryMount>> {
+    if Path::new(TRACEFS).join("events").is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir() {
+        return Ok(None);
+    }
+    TemporaryMount::new("tracefs", Path::new(TRACEFS)).map(Some).map_err(|e| {
+        anyhow!("tracefs is not mounted and mounting it on {TRACEFS} failed ({e}): mount it with `mount -t tracefs nodev {TRACEFS}`")
+    })
+}
+
+/// The object with the running kernel's struct offsets filled in, loaded but not attached.
+pub(super) fn load_object() -> anyhow::Result<Ebpf> {
+    let offsets = Btf::from_sys_fs()?.kernel_offsets()?;
+    EbpfLoader::new()
+        // No CO-RE relocations to apply (Rust emits none; offsets come in OFFSETS), so aya need
+        // not parse the kernel's BTF a second time.
+        .btf(None)
+        .override_global(names::OFFSETS, &offsets, true)
+        .load(OBJECT)
+        .map_err(|e| anyhow!("the kernel refused cgbench's eBPF maps or programs: {e}"))
+}
+
+/// Who and what the probes report; everything else is filtered out in the kernel.
+#[derive(Clone, Debug, Default)]
+pub struct Watch<'a> {
+    /// Processes whose cgroup writes are reported (cgbench itself; systemd under its driver).
+    pub writers: &'a [u32],
+    /// Programs that become writers when they exec (`runc`).
+    pub writer_comms: &'a [&'a str],
+    /// Processes whose `POST` requests are reported (dockerd).
+    pub dockerds: &'a [u32],
+    /// Cgroup directories whose control-file writes are reported.
+    pub cgroups: &'a [CgroupKey],
+}
+
+pub struct Probes {
+    // Field order is drop order: programs detach before tracefs is unmounted.
+    ebpf: Ebpf,
+    events: RingBuf<MapData>,
+    _tracefs: Option<TemporaryMount>,
+}
+
+impl Probes {
+    /// Loads and attaches every program, the write capture by `method`, and tells them what to
+    /// watch. Any refusal is an error and leaves nothing attached.
+    pub fn watching(method: AttachMethod, watch: &Watch) -> anyhow::Result<Probes> {
+        let mut probes = Probes::load(method)?;
+        probes.watch(watch)?;
+        Ok(probes)
+    }
+
+    /// Watches more: what a run learns once its container is running.
+    pub fn watch(&mut self, watch: &Watch) -> anyhow::Result<()> {
+        for &tgid in watch.writers {
+            self.set(names::WRITERS, tgid)?;
+        }
+        for comm in watch.writer_comms {
+            let mut key = [0u8; COMM_LEN];
+            let len = comm.len().min(COMM_LEN - 1);
+            key[..len].copy_from_slice(&comm.as_bytes()[..len]);
+            self.set(names::WRITER_COMMS, key)?;
+        }
+        for &tgid in watch.dockerds {
+            self.set(names::DOCKERD, tgid)?;
+        }
+        for &key in watch.cgroups {
+            self.set(names::TARGETS, key)?;
+        }
+        Ok(())
+    }
+
+    /// Every program loaded and attached, nothing watched yet.
+    pub(super) fn load(method: AttachMethod) -> anyhow::Result<Probes> {
+        let tracefs = ensure_tracefs()?;
+        let mut ebpf = load_object()?;
+        attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
+        attach::attach_writes(&mut ebpf, method)?;
+        let events =
+            RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
+        Ok(Probes { ebpf, events, _tracefs: tracefs })
+    }
+
+    fn set<K: aya::Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
+        // aya's HashMap serves plain and LRU hash maps alike.
+        let data = self.ebpf.map_mut(map).with_context(|| format!("{map} map missing"))?;
+        let mut hash = HashMap::<_, K, u8>::try_from(data)?;
+        Ok(hash.insert(key, 1, 0)?)
+    }
+
+    /// Every event submitted so far. Programs submit without waking the reader (a wake-up per
+    /// write costs more than the write), so this polls.
+    pub fn drain(&mut self) -> Vec<KernelEvent> {
+        let mut out = Vec::new();
+        while let Some(record) = self.events.next() {
+            out.extend(KernelEvent::decode(&record));
+        }
+        out
+    }
+
+    /// Events the ring buffer had no room for, over all CPUs.
+    pub fn lost(&self) -> anyhow::Result<u64> {
+        let map = self.ebpf.map(names::LOST).with_context(|| format!("{} map missing", names::LOST))?;
+        let lost = PerCpuArray::<_, u64>::try_from(map)?;
+        Ok(lost.get(&0, 0)?.iter().sum())
+    }
+}

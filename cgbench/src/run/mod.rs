@@ -1,0 +1,186 @@
+//! `cgbench compare`: the orchestration of a run. Preflight, then the container's session, the
+//! trials on their routes, the analysis of what the kernel reported, and the report — printed
+//! and written even when a fault ended the trials early. Whatever happens, the container's
+//! limits are restored, cgbench's own container is removed and the probes are detached.
+
+pub mod plan;
+mod progress;
+pub mod routes;
+mod session;
+mod trials;
+
+use std::{collections::HashMap, panic::AssertUnwindSafe, sync::atomic::AtomicBool};
+
+use anyhow::{anyhow, bail};
+use futures_util::FutureExt as _;
+use session::{Session, Subject, cleanup_failed};
+use trials::{Bench, Collected};
+
+use crate::{
+    analysis::{self, Actors, Analysis},
+    host::{
+        cgroup::Host,
+        docker::{self, Container, DockerHost},
+        system::{ensure_root, kernel_release, monotonic_ns},
+    },
+    kernel::{Probes, Watch, attach, events},
+    options::CompareOptions,
+    report::{Environment, Report, RunConfig},
+    resource::{Limit, Limits},
+    trial::Route,
+};
+
+/// Runs the trials, prints the table and writes the files asked for. A fault that ended the
+/// trials early is returned after the partial report has been shown.
+pub async fn compare(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<()> {
+    let (report, ended_early) = measure(opts, stop).await?;
+    if !report.trials.is_empty() {
+        print!("{}", report.table());
+    }
+    for (format, path) in &opts.outputs {
+        let file = std::fs::File::create(path).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+        report
+            .write(*format, std::io::BufWriter::new(file))
+            .map_err(|e| anyhow!("writing {}: {e:#}", path.display()))?;
+    }
+    if let Some(e) = ended_early {
+        return Err(e);
+    }
+    let h = report.honesty;
+    if opts.strict && !h.clean() {
+        bail!(
+            "--strict: {} lost events, {} unpaired, {} failed and {} out-of-order trials",
+            h.lost_events,
+            h.unpaired_trials,
+            h.failed_trials,
+            h.out_of_order_trials
+        );
+    }
+    Ok(())
+}
+
+/// The report of what was measured, and the error that ended the trials early, if one did (the
+/// report then covers the trials before it and says so).
+async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Report, Option<anyhow::Error>)> {
+    ensure_root()?;
+    let host = Host::detect()?;
+    let method = attach::choose(opts.attach)?;
+    let docker = DockerHost::connect().await?;
+    docker.refuse_rootless()?;
+    let dockerds = docker::dockerd_tgids();
+    if dockerds.is_empty() {
+        bail!(
+            "no dockerd process runs on this host: cgbench times a local Docker daemon (remote DOCKER_HOST is not supported)"
+        );
+    }
+    let cli_version = if opts.routes.contains(&Route::DockerCli) {
+        docker::cli_version(&opts.docker_cli).await?
+    } else {
+        "not used".to_owned()
+    };
+    let subject = Subject::find(&docker, opts).await?;
+
+    // Probes first: a kernel that refuses them must not cost a container. systemd applies the
+    // unit properties runc asks for over D-Bus under its cgroup driver: it writes first.
+    let own = std::process::id();
+    let writers: &[u32] = if docker.cgroup_driver == "systemd" { &[own, 1] } else { &[own] };
+    let load_start = monotonic_ns();
+    let mut probes =
+        Probes::watching(method, &Watch { writers, writer_comms: &["runc"], dockerds: &dockerds, cgroups: &[] })?;
+    let probe_load_ns = monotonic_ns() - load_start;
+    let (container, limits, image) = subject.start(&docker, opts).await?;
+
+    // A panic in the trials must not skip the cleanup below: it is caught, the host is restored,
+    // and the panic resumes afterwards.
+    let measured = AssertUnwindSafe(trials_in_session(&docker, &host, &container, &limits, &mut probes, opts, stop))
+        .catch_unwind()
+        .await;
+    let removed = match opts.container {
+        Some(_) => Ok(()),
+        None => docker.remove_container(&container.id).await,
+    };
+    let lost_events = probes.lost();
+    drop(probes);
+    let (Collected { trials, events, ended_early }, restored) =
+        match measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+            Ok(measured) => measured,
+            Err(cause) => {
+                return Err(match removed {
+                    Ok(()) => cause,
+                    Err(removing) => cleanup_failed(removing, cause),
+                });
+            }
+        };
+    let cleaned = match (restored, removed) {
+        (Err(restoring), Err(removing)) => Err(anyhow!("{removing:#}; {restoring:#}")),
+        (restored, removed) => restored.and(removed),
+    };
+
+    let actors = Actors { own_tgid: own, container_id: &container.id };
+    let kept_events = if opts.keep_events() { events.clone() } else { Vec::new() };
+    let results = analysis::pair(trials, events::join_split_requests(events), &actors);
+    let results = results.into_iter().filter(|r| !r.trial.planned.warmup).collect();
+    let environment = Environment {
+        cgbench_version: env!("CARGO_PKG_VERSION").into(),
+        kernel: kernel_release(),
+        cgroup_layout: serde_json::to_value(host.layout())?.as_str().unwrap_or_default().to_owned(),
+        cgroup_layout_label: host.layout().to_string(),
+        docker_server_version: docker.server_version.clone(),
+        docker_cgroup_driver: docker.cgroup_driver.clone(),
+        docker_cli: opts.docker_cli.clone(),
+        docker_cli_version: cli_version,
+        probe_method: method.name().into(),
+        probe_load_ns,
+        image,
+        container_id: container.id.clone(),
+        container_name: container.name.clone(),
+    };
+    let config = RunConfig {
+        iterations: opts.iterations,
+        warmup: opts.warmup,
+        seed: opts.seed,
+        routes: opts.routes.clone(),
+        initial_limits: limits,
+    };
+    let mut report = Report::new(environment, config, Analysis::of(results, lost_events?), kept_events);
+    report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
+    let error = match (ended_early, cleaned) {
+        (cause, Ok(())) => cause,
+        (None, Err(cleanup)) => Some(cleanup),
+        (Some(cause), Err(cleanup)) => Some(cleanup_failed(cleanup, cause)),
+    };
+    Ok((report, error))
+}
+
+/// From the container's cgroups found to its limits put back: the trials, and whether the
+/// restore succeeded. An error here (before the trials) means nothing was changed.
+async fn trials_in_session(
+    docker: &DockerHost,
+    host: &Host,
+    container: &Container,
+    limits: &Limits,
+    probes: &mut Probes,
+    opts: &CompareOptions,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Collected, anyhow::Result<()>)> {
+    let session = Session::open(host, container, limits, opts)?;
+    probes.watch(&Watch { cgroups: &session.files.keys()?, ..Watch::default() })?;
+    trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
+
+    let target = routes::Target {
+        docker,
+        container_id: &container.id,
+        files: &session.files,
+        docker_cli: &opts.docker_cli,
+        memory_swap: opts.memory_swap(),
+        samples: [Limit::Memory { bytes: 0 }, opts.cpu_values[0]],
+    };
+    let built: anyhow::Result<HashMap<_, _>> =
+        opts.routes.iter().map(|&route| Ok((route, routes::build(route, &target)?))).collect();
+    let collected = match built {
+        Ok(routes) => Bench { docker, session: &session, routes, stop }.run(probes, opts.schedule(), opts.quiet).await,
+        Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
+    };
+    let restored = session.restore(docker).await;
+    Ok((collected, restored))
+}

@@ -1,0 +1,119 @@
+//! The trials themselves: a self-check that the probes see a write, then every planned trial on
+//! its route, with the kernel's events and lost-event count read around each.
+
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use anyhow::{anyhow, ensure};
+
+use super::{progress::Progress, routes::Apply, session::Session};
+use crate::{
+    error::Interrupted,
+    host::{cgroup::io, docker::DockerHost},
+    kernel::{Probes, events::KernelEvent},
+    resource::Limit,
+    trial::{ExecutedTrial, PlannedTrial, Route},
+};
+
+/// What the trials produced, and why they stopped early if they did: a fault ends the run but
+/// keeps what was measured before it, reported as partial.
+pub struct Collected {
+    pub trials: Vec<ExecutedTrial>,
+    pub events: Vec<KernelEvent>,
+    pub ended_early: Option<anyhow::Error>,
+}
+
+/// Rewrites the current value of `sample`'s target file (a no-op for the kernel) and checks that
+/// the write probes report it: a probe that attaches but sees nothing must not produce an empty
+/// report.
+pub fn self_check(probes: &mut Probes, session: &Session, sample: &Limit) -> anyhow::Result<()> {
+    let target = session.files.target(sample);
+    let current = io::read_value(&target.path)?;
+    probes.drain();
+    io::write_value(&target.path, &current)?;
+    let seen = probes.drain().iter().any(|e| {
+        matches!(e, KernelEvent::Write { file, value, tgid, .. }
+            if file == target.file_name() && *value == current && *tgid == std::process::id())
+    });
+    ensure!(
+        seen,
+        "the write probes are attached but did not report a write to {}: this kernel's layout is not understood; please report it",
+        target.path.display()
+    );
+    Ok(())
+}
+
+/// Everything a trial needs that stays the same from one trial to the next.
+pub struct Bench<'a> {
+    pub docker: &'a DockerHost,
+    pub session: &'a Session<'a>,
+    pub routes: HashMap<Route, Box<dyn Apply + 'a>>,
+    pub stop: &'a AtomicBool,
+}
+
+impl Bench<'_> {
+    /// Runs `schedule` until its end, a fault or a signal; what ran before is kept either way.
+    pub async fn run(&self, probes: &mut Probes, schedule: Vec<PlannedTrial>, quiet: bool) -> Collected {
+        let mut progress = Progress::new(schedule.len(), quiet);
+        let mut collected =
+            Collected { trials: Vec::with_capacity(schedule.len()), events: Vec::new(), ended_early: None };
+        for planned in schedule {
+            match self.one(probes, planned, &mut collected).await {
+                Ok(()) => progress.tick(),
+                Err(e) => {
+                    collected.ended_early = Some(e);
+                    break;
+                }
+            }
+        }
+        collected
+    }
+
+    async fn one(&self, probes: &mut Probes, planned: PlannedTrial, collected: &mut Collected) -> anyhow::Result<()> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Err(Interrupted.into());
+        }
+        let target = self.session.files.trial_target(&planned.limit)?;
+        let route =
+            self.routes.get(&planned.route).ok_or_else(|| anyhow!("route {:?} was not set up", planned.route))?;
+        let lost_before = probes.lost()?;
+        let applied = route.apply(&planned.limit).await;
+        collected.events.extend(probes.drain());
+        let span = match applied {
+            Ok(span) => span,
+            Err(e) => return Err(self.why_it_failed(e).await),
+        };
+        let container_gone = !self.session.init_alive();
+        collected.trials.push(ExecutedTrial {
+            planned,
+            target,
+            start_ns: span.start_ns,
+            end_ns: span.end_ns,
+            lost_events: probes.lost()? - lost_before,
+            container_gone,
+        });
+        ensure!(!container_gone, "{}: its first process is gone", self.container_gone());
+        Ok(())
+    }
+
+    fn container_gone(&self) -> String {
+        format!("container {} stopped or was removed during the run", self.session.container.name)
+    }
+
+    /// A trial cut short by the same signal that stops the run is an interruption. One cut short
+    /// by the container's end or the daemon's says so first: a cgroup file that vanished or a
+    /// refused connection does not.
+    async fn why_it_failed(&self, e: anyhow::Error) -> anyhow::Error {
+        if self.stop.load(Ordering::SeqCst) {
+            Interrupted.into()
+        } else if !self.session.init_alive() {
+            e.context(self.container_gone())
+        } else if self.docker.api.ping().await.is_err() {
+            e.context("dockerd stopped answering during the run")
+        } else {
+            e
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! What a trial is, from the plan to what was executed: the words the runner, the analysis and
+//! the report share. Pure data; nothing here touches the host.
+
+use probe_common::CgroupKey;
+use serde::Serialize;
+
+use crate::resource::Limit;
+
+/// How a limit change reaches the kernel. Each route is one file in `run/routes/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// The `docker` CLI: CLI → dockerd → containerd → shim → runc → cgroup file.
+    #[value(name = "cli")]
+    DockerCli,
+    /// The Engine API called by cgbench over a kept-alive connection: no CLI start-up.
+    #[value(name = "api")]
+    DockerApi,
+    /// cgbench opens the cgroup file, writes and closes it.
+    #[value(name = "raw")]
+    Raw,
+    /// cgbench writes to a cgroup file it keeps open: the floor of the fast path.
+    #[value(name = "raw-open")]
+    RawKeptOpen,
+}
+
+impl Route {
+    pub const ALL: [Route; 4] = [Route::DockerCli, Route::DockerApi, Route::Raw, Route::RawKeptOpen];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::DockerCli => "docker update",
+            Route::DockerApi => "docker API",
+            Route::Raw => "raw write",
+            Route::RawKeptOpen => "raw kept-open",
+        }
+    }
+
+    /// The name `--routes` takes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Route::DockerCli => "cli",
+            Route::DockerApi => "api",
+            Route::Raw => "raw",
+            Route::RawKeptOpen => "raw-open",
+        }
+    }
+
+    /// Whether runc, not cgbench, writes the limit.
+    pub fn via_docker(self) -> bool {
+        matches!(self, Route::DockerCli | Route::DockerApi)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedTrial {
+    pub index: usize,
+    pub route: Route,
+    pub limit: Limit,
+    /// Warm-up trials run like the others but are left out of the results.
+    #[serde(skip)]
+    pub warmup: bool,
+}
+
+/// The write that enforces a trial's limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub file: String,
+    pub value: String,
+    #[serde(skip)]
+    pub cgroup: CgroupKey,
+}
+
+/// A trial as it was run: what it asked for and the user-space clock around it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExecutedTrial {
+    #[serde(flatten)]
+    pub planned: PlannedTrial,
+    pub target: Target,
+    /// CLOCK_MONOTONIC just before the caller started (CLI spawned, API called, file opened).
+    pub start_ns: u64,
+    /// CLOCK_MONOTONIC once the caller was done (CLI exited, API answered, file closed).
+    pub end_ns: u64,
+    /// Events the kernel could not deliver (ring buffer full) while the trial ran: any of them
+    /// may have been one of its milestones.
+    pub lost_events: u64,
+    /// The container's first process was gone when the trial ended: Docker may accept an update
+    /// of a container that is stopping and never apply it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub container_gone: bool,
+}
+
+/// A trial's start and end, CLOCK_MONOTONIC, as its route measured them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_named_as_the_flag_spells_them() {
+        let flags: Vec<&str> = Route::ALL.iter().map(|r| r.flag()).collect();
+        assert_eq!(flags, ["cli", "api", "raw", "raw-open"]);
+        assert!(Route::DockerApi.via_docker() && !Route::RawKeptOpen.via_docker());
+    }
+}
