@@ -1,0 +1,100 @@
+//! A container's cgroup files: the one place that knows which file a limit goes to, through its
+//! version's mapping.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use probe_common::CgroupKey;
+use serde::Serialize;
+
+use super::{Version, dir_key, io, read_value};
+use crate::{
+    resource::{Limit, Resource},
+    trial::Target,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResourceDir {
+    pub version: Version,
+    pub path: PathBuf,
+}
+
+/// A container's cgroup files: the one place that knows which file a limit goes to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CgroupFiles {
+    pub memory: ResourceDir,
+    pub cpu: ResourceDir,
+}
+
+/// One control-file write: where, and the exact bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileWrite {
+    pub path: PathBuf,
+    pub value: String,
+}
+
+impl FileWrite {
+    pub fn file_name(&self) -> &str {
+        self.path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+    }
+}
+
+impl CgroupFiles {
+    pub fn dir(&self, resource: Resource) -> &ResourceDir {
+        match resource {
+            Resource::Memory => &self.memory,
+            Resource::Cpu => &self.cpu,
+        }
+    }
+
+    /// The writes that set `limit`, in order; the last one is the one that enforces it.
+    pub fn writes(&self, limit: &Limit) -> Vec<FileWrite> {
+        let dir = self.dir(limit.resource());
+        (dir.version.mapping().writes)(limit)
+            .into_iter()
+            .map(|(file, value)| FileWrite { path: dir.path.join(file), value })
+            .collect()
+    }
+
+    /// The write whose kernel event marks `limit` as enforced.
+    pub fn target(&self, limit: &Limit) -> FileWrite {
+        self.writes(limit).pop().expect("every limit maps to at least one file")
+    }
+
+    /// What a trial that sets `limit` waits for the kernel to report.
+    pub fn trial_target(&self, limit: &Limit) -> anyhow::Result<Target> {
+        let target = self.target(limit);
+        let cgroup = dir_key(target.path.parent().context("a cgroup file has a directory")?)?;
+        Ok(Target { file: target.file_name().to_owned(), value: target.value, cgroup })
+    }
+
+    pub fn version(&self) -> Version {
+        self.memory.version
+    }
+
+    /// The memory the cgroup uses now, in bytes.
+    pub fn memory_usage(&self) -> anyhow::Result<u64> {
+        let path = self.memory.path.join(self.memory.version.mapping().memory_usage);
+        read_value(&path)?.parse().with_context(|| format!("{} is not a number", path.display()))
+    }
+
+    /// Every distinct file a change of either resource writes, to save and restore them.
+    pub fn limit_files(&self, sample: &[Limit]) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = sample.iter().flat_map(|l| self.writes(l)).map(|w| w.path).collect();
+        files.dedup();
+        files
+    }
+
+    /// Checks that each directory is a real cgroup directory (see `io::verify_dir`).
+    pub fn verify(&self) -> anyhow::Result<()> {
+        io::verify_dir(&self.memory.path)?;
+        io::verify_dir(&self.cpu.path)
+    }
+
+    /// The kernel's identity of each directory, for the in-kernel write filter.
+    pub fn keys(&self) -> anyhow::Result<Vec<CgroupKey>> {
+        let mut keys = vec![dir_key(&self.memory.path)?, dir_key(&self.cpu.path)?];
+        keys.dedup();
+        Ok(keys)
+    }
+}
