@@ -3,6 +3,8 @@
 //! probes themselves report through aya-log. Off by default: no subscriber is installed, and a
 //! `tracing` macro with no subscriber costs one relaxed atomic load.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(verbose: u8) {
@@ -12,5 +14,9 @@ pub fn init(verbose: u8) {
         (_, 1) => EnvFilter::new("cgbench=debug"),
         _ => EnvFilter::new("cgbench=trace"),
     };
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }

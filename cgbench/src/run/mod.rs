@@ -88,6 +88,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     let mut probes =
         Probes::watching(method, &Watch { writers, writer_comms: &["runc"], dockerds: &dockerds, cgroups: &[] })?;
     let probe_load_ns = monotonic_ns() - load_start;
+    tracing::debug!(method = method.name(), probe_load_ns, ?dockerds, ?writers, "probes attached");
     let (container, limits, image) = subject.start(&docker, opts).await?;
 
     // A panic in the trials must not skip the cleanup below: it is caught, the host is restored,
@@ -164,6 +165,7 @@ async fn trials_in_session(
     stop: &AtomicBool,
 ) -> anyhow::Result<(Collected, anyhow::Result<()>)> {
     let session = Session::open(host, container, limits, opts)?;
+    tracing::debug!(container = %container.id, memory = %session.files.memory.path.display(), cpu = %session.files.cpu.path.display(), "cgroup files found");
     probes.watch(&Watch { cgroups: &session.files.keys()?, ..Watch::default() })?;
     trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
 

@@ -124,6 +124,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         for (path, original) in &self.originals {
+            tracing::debug!(file = %path.display(), value = original, "restoring");
             let restored = io::ensure_value(path, original);
             if restored.is_err() && !path.exists() {
                 // Its cgroup went while we wrote: the container is gone.

@@ -80,12 +80,22 @@ impl Bench<'_> {
             self.routes.get(&planned.route).ok_or_else(|| anyhow!("route {:?} was not set up", planned.route))?;
         let lost_before = probes.lost()?;
         let applied = route.apply(&planned.limit).await;
-        collected.events.extend(probes.drain());
+        let events = probes.drain();
+        tracing::trace!(trial = planned.index, route = planned.route.flag(), limit = %planned.limit, events = ?events, "trial ran");
+        collected.events.extend(events);
         let span = match applied {
             Ok(span) => span,
             Err(e) => return Err(self.why_it_failed(e).await),
         };
         let container_gone = !self.session.init_alive();
+        tracing::debug!(
+            trial = planned.index,
+            route = planned.route.flag(),
+            limit = %planned.limit,
+            caller_ns = span.end_ns - span.start_ns,
+            container_gone,
+            "trial done"
+        );
         collected.trials.push(ExecutedTrial {
             planned,
             target,
