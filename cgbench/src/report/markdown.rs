@@ -21,7 +21,7 @@ pub fn render(r: &Report) -> String {
             writeln!(out, "**Partial run**: {} trials measured before the run ended early: {reason}\n", r.trials.len());
     }
     out.push_str(
-        "Latency: the caller starts → the kernel has applied the limit. Last column: dockerd has the request → applied (the original script's span), median.\n\n",
+        "Latency: the caller starts → the kernel has applied the limit. Last column: dockerd → applied (dockerd has read the request → the kernel has applied the limit), median.\n\n",
     );
     out.push_str(
         "| route | resource | n | mean ± σ | median [95% CI] | p90 | p99 | p99.9 | min | max | unpaired | failed | dockerd → applied |\n",

@@ -41,7 +41,7 @@ pub fn render(r: &Report) -> String {
     if !daemon.is_empty() {
         let _ = writeln!(
             out,
-            "dockerd has the request → limit applied (the original script's span), medians: {}",
+            "dockerd → applied (dockerd has read the request → the kernel has applied the limit), medians: {}",
             daemon.join(" · ")
         );
     }
