@@ -388,4 +388,63 @@ mod tests {
         assert_eq!(t.write_enter_ns, 10_000);
         assert_eq!(t.exec_ns, Some(5_000));
     }
+
+    #[test]
+    fn a_trial_whose_container_stopped_says_so() {
+        let mut gone = trial(Route::DockerCli, "268439552", 0, 20_000);
+        gone.container_gone = true;
+        let results = pair(vec![gone], Vec::new(), &actors());
+        assert_eq!(
+            results[0].outcome,
+            Outcome::Unpaired {
+                reason: "the container stopped while the trial ran: no write of 268439552 to memory.limit_in_bytes \
+                         was seen (Docker accepts an update of a stopping container without applying it)"
+                    .into()
+            }
+        );
+    }
+
+    /// A write that entered before the trial's end but returned after it still belongs to it.
+    #[test]
+    fn a_write_returning_after_the_trial_ended_is_within_the_slack() {
+        let events = decode(&[raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "536879104", 1_900, 2_500, 9)]);
+        let results = pair(vec![trial(Route::Raw, "536879104", 1_000, 2_000)], events, &actors());
+        assert_eq!(results[0].latency_ns(), Some(1_500));
+    }
+
+    #[test]
+    fn a_request_read_after_the_target_write_began_is_not_its_request() {
+        let raw = [
+            raw_write(RUNC_PID, "runc", MEM, "memory.limit_in_bytes", "268439552", 2_000, 2_100, 9),
+            raw_request(DOCKERD, &format!("POST /v1.41/containers/{ID}/update HTTP/1.1"), 1_900, 2_050),
+        ];
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
+        assert_eq!(
+            results[0].outcome,
+            Outcome::Unpaired { reason: "dockerd's read of the update request was not seen".into() }
+        );
+    }
+
+    #[test]
+    fn the_exec_is_the_writers_last_before_its_first_write() {
+        let mut raw = docker_update("268439552", 0);
+        raw.push(raw_exec(RUNC_PID, 4_000));
+        raw.push(raw_exec(RUNC_PID, 9_200));
+        let results = pair(vec![trial(Route::DockerCli, "268439552", 0, 20_000)], decode(&raw), &actors());
+        let Outcome::Paired(t) = &results[0].outcome else { panic!("{:?}", results[0].outcome) };
+        assert_eq!(t.exec_ns, Some(5_000));
+    }
+
+    /// The earliest matching write is the trial's write even when the kernel refused it: the trial
+    /// is reported failed, never paired from a later write.
+    #[test]
+    fn a_refused_first_write_fails_the_trial_even_if_a_later_one_succeeded() {
+        let raw = [
+            raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "4096", 1_200, 1_300, -16),
+            raw_write(ME, "cgbench", MEM, "memory.limit_in_bytes", "4096", 1_500, 1_600, 4),
+        ];
+        let results = pair(vec![trial(Route::Raw, "4096", 1_000, 2_000)], decode(&raw), &actors());
+        let Outcome::Failed { reason } = &results[0].outcome else { panic!("{:?}", results[0].outcome) };
+        assert!(reason.contains("busy"), "{reason}");
+    }
 }
