@@ -2,8 +2,6 @@
 
 use serde::Serialize;
 
-use crate::rng::Rng;
-
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Summary {
     pub n: usize,
@@ -50,12 +48,12 @@ pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
 /// A 95 % confidence interval for the median: the 2.5th and 97.5th percentiles of the medians
 /// of resamples drawn with replacement.
 pub fn bootstrap_median_ci(sorted: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
-    let mut rng = Rng::new(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut resample = vec![0.0; sorted.len()];
     let mut medians: Vec<f64> = (0..resamples)
         .map(|_| {
             for slot in resample.iter_mut() {
-                *slot = sorted[rng.below(sorted.len())];
+                *slot = sorted[rng.usize(..sorted.len())];
             }
             resample.sort_by(f64::total_cmp);
             percentile(&resample, 50.0)
@@ -135,9 +133,9 @@ mod tests {
 
     #[test]
     fn bootstrap_interval_brackets_the_median_and_narrows_with_n() {
-        let mut rng = Rng::new(9);
-        let sample = |n: usize, rng: &mut Rng| {
-            let mut v: Vec<f64> = (0..n).map(|_| 100.0 + (rng.below(1000) as f64) / 10.0).collect();
+        let mut rng = fastrand::Rng::with_seed(9);
+        let sample = |n: usize, rng: &mut fastrand::Rng| {
+            let mut v: Vec<f64> = (0..n).map(|_| 100.0 + f64::from(rng.u32(..1000)) / 10.0).collect();
             v.sort_by(f64::total_cmp);
             v
         };
