@@ -59,11 +59,15 @@ pub struct TrialResult {
 }
 
 impl TrialResult {
-    pub fn latency_ns(&self) -> Option<u64> {
+    pub fn timeline(&self) -> Option<&Timeline> {
         match &self.outcome {
-            Outcome::Paired(t) => Some(t.latency_ns),
+            Outcome::Paired(t) => Some(t),
             _ => None,
         }
+    }
+
+    pub fn latency_ns(&self) -> Option<u64> {
+        self.timeline().map(|t| t.latency_ns)
     }
 }
 
