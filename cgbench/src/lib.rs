@@ -34,5 +34,3 @@ pub mod cli;
 pub mod diagnostics;
 pub mod error;
 pub mod options;
-
-mod rng;

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::{
     analysis::{
-        pairing::{Outcome, TrialResult},
-        stats::percentile,
+        pairing::TrialResult,
+        stats::{ascending, percentile},
     },
     trial::Route,
 };
@@ -21,7 +21,7 @@ pub struct Milestone {
 
 /// The milestones of a paired trial, in the order they must occur.
 pub fn milestones(trial: &TrialResult) -> Option<Vec<Milestone>> {
-    let Outcome::Paired(t) = &trial.outcome else { return None };
+    let t = trial.timeline()?;
     let m = |name, ns| Milestone { name, ns };
     let (start, end) = (trial.trial.start_ns, trial.trial.end_ns);
     Some(match trial.trial.planned.route {
@@ -84,46 +84,42 @@ pub struct StageSummary {
 }
 
 pub fn summarize(route: Route, trials: &[&TrialResult]) -> Vec<StageSummary> {
-    let per_trial: Vec<(Vec<Milestone>, Vec<Option<u64>>)> = trials
-        .iter()
-        .filter_map(|t| milestones(t))
-        .map(|m| {
-            let d = durations(&m);
-            (m, d)
-        })
-        .collect();
+    let per_trial: Vec<Vec<Milestone>> = trials.iter().filter_map(|t| milestones(t)).collect();
+    let spans: Vec<Vec<Option<u64>>> = per_trial.iter().map(|m| durations(m)).collect();
     stage_names(route)
         .iter()
         .enumerate()
         .map(|(i, &name)| {
-            let mut values: Vec<f64> = per_trial.iter().filter_map(|(_, d)| d[i]).map(|ns| ns as f64).collect();
-            values.sort_by(f64::total_cmp);
-            let missing = values.is_empty().then(|| {
-                let unseen: Vec<&str> = per_trial
-                    .first()
-                    .map(|(m, _)| [m[i], m[i + 1]].iter().filter(|m| m.ns.is_none()).map(|m| m.name).collect())
-                    .unwrap_or_default();
-                if unseen.is_empty() {
-                    "no paired trial".to_owned()
-                } else {
-                    format!("{} not seen on this kernel", unseen.join(", "))
-                }
-            });
+            let values = ascending(spans.iter().filter_map(|d| d[i]).map(|ns| ns as f64));
+            let at = |p| (!values.is_empty()).then(|| percentile(&values, p));
             StageSummary {
                 name,
                 n: values.len(),
-                median_ns: (!values.is_empty()).then(|| percentile(&values, 50.0)),
-                p99_ns: (!values.is_empty()).then(|| percentile(&values, 99.0)),
-                missing,
+                median_ns: at(50.0),
+                p99_ns: at(99.0),
+                missing: values.is_empty().then(|| why_missing(per_trial.first(), i)),
             }
         })
         .collect()
 }
 
+/// Why a stage has no value in any trial. Which milestones are seen depends on the probes, not on
+/// the trial, so the first paired trial speaks for all of them.
+fn why_missing(milestones: Option<&Vec<Milestone>>, stage: usize) -> String {
+    let unseen: Vec<&str> = milestones
+        .map(|m| m[stage..=stage + 1].iter().filter(|m| m.ns.is_none()).map(|m| m.name).collect())
+        .unwrap_or_default();
+    if unseen.is_empty() {
+        "no paired trial".to_owned()
+    } else {
+        format!("{} not seen on this kernel", unseen.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures;
+    use crate::{analysis::Outcome, report::fixtures};
 
     #[test]
     fn docker_trials_have_seven_milestones_in_order() {

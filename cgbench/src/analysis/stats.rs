@@ -2,8 +2,6 @@
 
 use serde::Serialize;
 
-use crate::rng::Rng;
-
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Summary {
     pub n: usize,
@@ -36,32 +34,32 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
+/// The values in ascending order, as `percentile` wants them.
+pub fn ascending(values: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    let mut sorted: Vec<f64> = values.into_iter().collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+}
+
 /// Modified Z-scores, `0.6745 (x − median) / MAD`; all zero when the MAD is zero.
 pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let median = percentile(&sorted, 50.0);
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-    deviations.sort_by(f64::total_cmp);
-    let mad = percentile(&deviations, 50.0);
+    let median = percentile(&ascending(values.iter().copied()), 50.0);
+    let mad = percentile(&ascending(values.iter().map(|v| (v - median).abs())), 50.0);
     values.iter().map(|v| if mad > 0.0 { 0.6745 * (v - median) / mad } else { 0.0 }).collect()
 }
 
 /// A 95 % confidence interval for the median: the 2.5th and 97.5th percentiles of the medians
 /// of resamples drawn with replacement.
 pub fn bootstrap_median_ci(sorted: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
-    let mut rng = Rng::new(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut resample = vec![0.0; sorted.len()];
-    let mut medians: Vec<f64> = (0..resamples)
-        .map(|_| {
-            for slot in resample.iter_mut() {
-                *slot = sorted[rng.below(sorted.len())];
-            }
-            resample.sort_by(f64::total_cmp);
-            percentile(&resample, 50.0)
-        })
-        .collect();
-    medians.sort_by(f64::total_cmp);
+    let medians = ascending((0..resamples).map(|_| {
+        for slot in resample.iter_mut() {
+            *slot = sorted[rng.usize(..sorted.len())];
+        }
+        resample.sort_by(f64::total_cmp);
+        percentile(&resample, 50.0)
+    }));
     [percentile(&medians, 2.5), percentile(&medians, 97.5)]
 }
 
@@ -70,8 +68,7 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     if values.is_empty() {
         return None;
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
+    let sorted = ascending(values.iter().copied());
     let n = sorted.len();
     let mean = sorted.iter().sum::<f64>() / n as f64;
     let variance = if n > 1 { sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
@@ -135,12 +132,9 @@ mod tests {
 
     #[test]
     fn bootstrap_interval_brackets_the_median_and_narrows_with_n() {
-        let mut rng = Rng::new(9);
-        let sample = |n: usize, rng: &mut Rng| {
-            let mut v: Vec<f64> = (0..n).map(|_| 100.0 + (rng.below(1000) as f64) / 10.0).collect();
-            v.sort_by(f64::total_cmp);
-            v
-        };
+        let mut rng = fastrand::Rng::with_seed(9);
+        let sample =
+            |n: usize, rng: &mut fastrand::Rng| ascending((0..n).map(|_| 100.0 + f64::from(rng.u32(..1000)) / 10.0));
         let small = sample(30, &mut rng);
         let large = sample(3000, &mut rng);
         let [lo_s, hi_s] = bootstrap_median_ci(&small, 1000, 1);

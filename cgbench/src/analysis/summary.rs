@@ -25,11 +25,11 @@ impl Analysis {
     pub fn of(trials: Vec<TrialResult>, lost_events: u64) -> Analysis {
         let groups = group(&trials);
         let speedups = speedups(&groups);
-        let count = |f: fn(&Outcome) -> bool| trials.iter().filter(|t| f(&t.outcome)).count();
+        // Every trial is in exactly one group.
         let honesty = Honesty {
             lost_events,
-            unpaired_trials: count(|o| matches!(o, Outcome::Unpaired { .. })),
-            failed_trials: count(|o| matches!(o, Outcome::Failed { .. })),
+            unpaired_trials: groups.iter().map(|g| g.unpaired).sum(),
+            failed_trials: groups.iter().map(|g| g.failed).sum(),
             out_of_order_trials: trials
                 .iter()
                 .filter(|t| stages::milestones(t).is_some_and(|m| !stages::in_order(&m)))
@@ -37,11 +37,6 @@ impl Analysis {
         };
         Analysis { groups, speedups, honesty, trials }
     }
-}
-
-/// Groups whose sample has outliers, with how many of how many: a sign of a noisy machine.
-pub fn noisy(groups: &[Group]) -> Vec<(&Group, usize, usize)> {
-    groups.iter().filter_map(|g| g.summary.filter(|s| s.outliers > 0).map(|s| (g, s.outliers, s.n))).collect()
 }
 
 /// One row of the table: a route applied to a resource.
@@ -83,34 +78,30 @@ impl Honesty {
     }
 }
 
+/// A group's key: the route and the resource its limit is of.
+fn key(trial: &TrialResult) -> (Route, Resource) {
+    (trial.trial.planned.route, trial.trial.planned.limit.resource())
+}
+
 fn group(trials: &[TrialResult]) -> Vec<Group> {
-    let mut keys: Vec<(Route, Resource)> =
-        trials.iter().map(|t| (t.trial.planned.route, t.trial.planned.limit.resource())).collect();
+    let mut keys: Vec<(Route, Resource)> = trials.iter().map(key).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
         .map(|(route, resource)| {
-            let of_group: Vec<&TrialResult> = trials
-                .iter()
-                .filter(|t| t.trial.planned.route == route && t.trial.planned.limit.resource() == resource)
-                .collect();
+            let of_group: Vec<&TrialResult> = trials.iter().filter(|t| key(t) == (route, resource)).collect();
+            let count = |f: fn(&Outcome) -> bool| of_group.iter().filter(|t| f(&t.outcome)).count();
             let latencies: Vec<f64> = of_group.iter().filter_map(|t| t.latency_ns()).map(|ns| ns as f64).collect();
-            let daemon: Vec<f64> = of_group
-                .iter()
-                .filter_map(|t| match &t.outcome {
-                    Outcome::Paired(timeline) => timeline.daemon_latency_ns,
-                    _ => None,
-                })
-                .map(|ns| ns as f64)
-                .collect();
+            let daemon: Vec<f64> =
+                of_group.iter().filter_map(|t| t.timeline()?.daemon_latency_ns).map(|ns| ns as f64).collect();
             Group {
                 route,
                 resource,
                 summary: summarize(&latencies),
                 daemon_summary: summarize(&daemon),
                 stages: stages::summarize(route, &of_group),
-                unpaired: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Unpaired { .. })).count(),
-                failed: of_group.iter().filter(|t| matches!(t.outcome, Outcome::Failed { .. })).count(),
+                unpaired: count(|o| matches!(o, Outcome::Unpaired { .. })),
+                failed: count(|o| matches!(o, Outcome::Failed { .. })),
             }
         })
         .collect()
@@ -131,6 +122,11 @@ fn speedups(groups: &[Group]) -> Vec<Speedup> {
         }
     }
     out
+}
+
+/// Groups whose sample has outliers, with how many of how many: a sign of a noisy machine.
+pub fn noisy(groups: &[Group]) -> Vec<(&Group, usize, usize)> {
+    groups.iter().filter_map(|g| g.summary.filter(|s| s.outliers > 0).map(|s| (g, s.outliers, s.n))).collect()
 }
 
 #[cfg(test)]

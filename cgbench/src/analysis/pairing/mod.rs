@@ -1,0 +1,169 @@
+//! Turns the kernel event stream and the trials that were run into per-trial timelines.
+//!
+//! A trial is paired only from events that really happened: the target write is recognised by
+//! its cgroup, file name, exact value and writer, inside the trial's time window. Anything
+//! missing leaves the trial unpaired with the reason; nothing is estimated.
+
+mod finders;
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+
+use self::finders::Window;
+use crate::{kernel::events::KernelEvent, trial::ExecutedTrial};
+
+/// The kernel's timeline of one paired trial (all CLOCK_MONOTONIC ns).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Timeline {
+    /// dockerd finished reading the update request (docker routes only).
+    pub request_ns: Option<u64>,
+    /// The syscall dockerd read it with (`read` for Go's net/http).
+    pub request_syscall: Option<String>,
+    /// The writer (runc) was executed (docker routes only).
+    pub exec_ns: Option<u64>,
+    /// The writer's first write to any of the container's cgroup files.
+    pub first_write_ns: u64,
+    pub write_enter_ns: u64,
+    /// The target write returned: the kernel has applied the limit.
+    pub write_exit_ns: u64,
+    pub writer_pid: u32,
+    pub writer_comm: String,
+    /// When another process (systemd) wrote the limit first, the exit of runc's own write of it.
+    pub runc_write_exit_ns: Option<u64>,
+    /// The caller starts (CLI spawned, API call made, cgbench writes) → the limit is applied.
+    pub latency_ns: u64,
+    /// Docker routes: dockerd has the request → the limit is applied (the original script's span).
+    pub daemon_latency_ns: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Paired(Timeline),
+    /// An event the latency needs was not seen.
+    Unpaired {
+        reason: String,
+    },
+    /// The kernel refused the target write.
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TrialResult {
+    #[serde(flatten)]
+    pub trial: ExecutedTrial,
+    pub outcome: Outcome,
+}
+
+impl TrialResult {
+    pub fn timeline(&self) -> Option<&Timeline> {
+        match &self.outcome {
+            Outcome::Paired(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn latency_ns(&self) -> Option<u64> {
+        self.timeline().map(|t| t.latency_ns)
+    }
+}
+
+/// Who is who on this host.
+pub struct Actors<'a> {
+    /// cgbench's own tgid: the writer of raw trials, and never of docker trials.
+    pub own_tgid: u32,
+    pub container_id: &'a str,
+}
+
+/// Events of a trial can end a little after its caller is done (runc exits before dockerd
+/// replies, but nothing is assumed): the slice handed to a trial reaches this far past its end.
+const WINDOW_SLACK_NS: u64 = 1_000_000_000;
+
+/// Pairs every trial with the events of its time window. Events are sorted once and each trial
+/// looks only at its own slice, so a long run pairs in O((trials + events) log events).
+pub fn pair(trials: Vec<ExecutedTrial>, mut events: Vec<KernelEvent>, actors: &Actors) -> Vec<TrialResult> {
+    events.sort_by_key(KernelEvent::time_ns);
+    trials
+        .into_iter()
+        .map(|trial| {
+            let from = events.partition_point(|e| e.time_ns() < trial.start_ns);
+            let to = events.partition_point(|e| e.time_ns() <= trial.end_ns.saturating_add(WINDOW_SLACK_NS));
+            let trial_events = &events[from..to.max(from)];
+            let (index, route) = (trial.planned.index, trial.planned.route.flag());
+            tracing::trace!(trial = index, route, events = trial_events.len(), "events in the trial's window");
+            let outcome = pair_one(&trial, trial_events, actors);
+            match &outcome {
+                Outcome::Paired(_) => {}
+                Outcome::Unpaired { reason } => tracing::debug!(trial = index, route, reason, "trial unpaired"),
+                Outcome::Failed { reason } => tracing::debug!(trial = index, route, reason, "trial failed"),
+            }
+            TrialResult { trial, outcome }
+        })
+        .collect()
+}
+
+/// Composes the finders in the order their milestones depend on one another: the target write
+/// first, since the request must have been read before its entry and runc is known from it.
+fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> Outcome {
+    if trial.lost_events > 0 {
+        return Outcome::Unpaired {
+            reason: format!(
+                "{} events were lost while it ran (ring buffer full): any of its milestones may be among them",
+                trial.lost_events
+            ),
+        };
+    }
+    let window = Window { events, span: trial.start_ns..=trial.end_ns };
+    let docker = trial.planned.route.via_docker();
+    let Some(writes) = window.target_writes(&trial.target, |tgid| (tgid == actors.own_tgid) != docker) else {
+        return Outcome::Unpaired { reason: unseen_target_write(trial) };
+    };
+    let (target, runc) = (&writes.enforcing, writes.runc_tgid());
+    if target.ret < 0 {
+        return Outcome::Failed {
+            reason: format!(
+                "writing {} to {} failed: {}",
+                trial.target.value,
+                trial.target.file,
+                std::io::Error::from_raw_os_error(-target.ret as i32)
+            ),
+        };
+    }
+    let first_write_ns = window.first_cgroup_write([target.tgid, runc], target.enter_ns);
+    let (request, exec_ns) = if docker {
+        let Some(request) = window.update_request(actors.container_id, target.enter_ns) else {
+            return Outcome::Unpaired { reason: "dockerd's read of the update request was not seen".into() };
+        };
+        (Some(request), window.runc_exec(runc, first_write_ns))
+    } else {
+        (None, None)
+    };
+    let request_ns = request.as_ref().map(|r| r.read_exit_ns);
+    Outcome::Paired(Timeline {
+        request_ns,
+        request_syscall: request.map(|r| r.syscall.to_owned()),
+        exec_ns,
+        first_write_ns,
+        write_enter_ns: target.enter_ns,
+        write_exit_ns: target.exit_ns,
+        writer_pid: target.tgid,
+        writer_comm: target.comm.to_owned(),
+        runc_write_exit_ns: writes.runc_own.as_ref().map(|w| w.exit_ns),
+        latency_ns: target.exit_ns.saturating_sub(trial.start_ns),
+        daemon_latency_ns: request_ns.map(|r| target.exit_ns - r),
+    })
+}
+
+fn unseen_target_write(trial: &ExecutedTrial) -> String {
+    let unseen = format!("no write of {} to {} was seen", trial.target.value, trial.target.file);
+    if trial.container_gone {
+        format!(
+            "the container stopped while the trial ran: {unseen} (Docker accepts an update of a stopping container without applying it)"
+        )
+    } else {
+        unseen
+    }
+}
