@@ -34,6 +34,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Undo what runs that were killed (kill -9, OOM, a crash) left behind: their containers, a
+    /// --container's limits, a tracefs mount. Runs still alive are left alone. Every command that
+    /// changes the host does this first.
+    Cleanup {
+        /// Only list what would be undone.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Build cgbench's target image from docker/ if it is missing (no registry needed) and print its tag.
     Image,
     /// What cgbench itself costs: probe overhead, filtering, start-up, memory (cargo xtask bench).

@@ -28,6 +28,7 @@ pub mod report;
 
 pub mod dev;
 pub mod doctor;
+pub mod recovery;
 pub mod run;
 
 pub mod cli;

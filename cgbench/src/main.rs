@@ -14,7 +14,7 @@ use cgbench::{
     error::{self, DoctorFailed},
     host::docker::DockerHost,
     options::{BenchOptions, CompareOptions, SelftestOptions},
-    run,
+    recovery, run,
 };
 use clap::Parser as _;
 
@@ -76,6 +76,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             anyhow::ensure!(doctor::can_compare(&checks), DoctorFailed);
             Ok(())
         }
+        Command::Cleanup { dry_run } => recovery::cleanup(dry_run).await,
         Command::Image => {
             let docker = DockerHost::connect().await?;
             println!("{}", docker.ensure_image(None).await?);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::units::{format_bytes, format_cpus};
 
@@ -34,7 +34,7 @@ impl fmt::Display for Resource {
 pub const CPU_PERIOD_US: u64 = 100_000;
 const MICRO_CPUS_PER_QUOTA_US: u64 = 1_000_000 / CPU_PERIOD_US;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "resource", rename_all = "lowercase")]
 pub enum Limit {
     Memory { bytes: u64 },
@@ -101,7 +101,7 @@ impl Limit {
 
 /// A container's memory and CPU limits together, as Docker records them: what a cgbench
 /// container starts with, and what a `--container` gets back at the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub memory_bytes: u64,
     /// Memory plus swap, as Docker counts it; -1 is unlimited.

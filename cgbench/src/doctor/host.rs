@@ -1,10 +1,28 @@
 //! What the host offers above the kernel: its cgroup layout and its Docker daemon.
 
 use super::{Check, Status, check};
-use crate::host::{
-    cgroup::Host,
-    docker::{self, DockerHost},
+use crate::{
+    host::{
+        cgroup::Host,
+        docker::{self, DockerHost},
+    },
+    recovery,
 };
+
+/// What killed runs left behind, as `cgbench cleanup --dry-run` would list it.
+pub async fn leftovers(docker: Option<&DockerHost>) -> Check {
+    let found = recovery::recover(docker, true).await;
+    if found.lines.is_empty() {
+        check("leftovers", Status::Ok, "nothing left behind by a killed run", None)
+    } else {
+        check(
+            "leftovers",
+            Status::Warn,
+            found.lines.join("; "),
+            Some("cgbench cleanup undoes it (and every compare does first)"),
+        )
+    }
+}
 
 pub fn cgroups() -> Check {
     let host = match Host::detect() {
@@ -31,8 +49,8 @@ pub fn cgroups() -> Check {
     }
 }
 
-pub async fn docker() -> Vec<Check> {
-    let docker = match DockerHost::connect().await {
+pub async fn docker(connected: &anyhow::Result<DockerHost>) -> Vec<Check> {
+    let docker = match connected {
         Ok(d) => d,
         Err(e) => {
             return vec![check(

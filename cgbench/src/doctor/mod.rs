@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::host::docker::DockerHost;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -42,7 +44,9 @@ pub async fn run() -> Vec<Check> {
         checks.extend(kernel::attach_methods());
     }
     checks.push(host::cgroups());
-    checks.extend(host::docker().await);
+    let docker = DockerHost::connect().await;
+    checks.extend(host::docker(&docker).await);
+    checks.push(host::leftovers(docker.as_ref().ok()).await);
     checks
 }
 

@@ -2,4 +2,5 @@
 
 pub mod cgroup;
 pub mod docker;
+pub mod journal;
 pub mod system;

@@ -1,7 +1,10 @@
 //! What cgbench asks of the operating system itself: the clock, privileges, the kernel release,
 //! mounts it makes for a while, and its own CPU time.
 
-use std::{ffi::CString, path::Path};
+use std::{
+    ffi::CString,
+    path::{Path, PathBuf},
+};
 
 use anyhow::ensure;
 
@@ -41,7 +44,7 @@ pub fn cpu_time_ns() -> u64 {
 /// it; unmounted when dropped, so the host is left as it was found.
 #[derive(Debug)]
 pub struct TemporaryMount {
-    target: CString,
+    target: PathBuf,
 }
 
 impl TemporaryMount {
@@ -53,13 +56,22 @@ impl TemporaryMount {
         if unsafe { libc::mount(fs.as_ptr(), dir.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(TemporaryMount { target: dir })
+        Ok(TemporaryMount { target: target.to_owned() })
     }
 }
 
 impl Drop for TemporaryMount {
     fn drop(&mut self) {
-        // SAFETY: valid NUL-terminated path.
-        unsafe { libc::umount2(self.target.as_ptr(), libc::MNT_DETACH) };
+        let _ = unmount(&self.target);
     }
+}
+
+/// Unmounts what a run that is gone mounted (lazily, as a `TemporaryMount` does).
+pub fn unmount(target: &Path) -> std::io::Result<()> {
+    let dir = CString::new(target.as_os_str().as_encoded_bytes())?;
+    // SAFETY: valid NUL-terminated path.
+    if unsafe { libc::umount2(dir.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

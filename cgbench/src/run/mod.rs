@@ -13,20 +13,22 @@ use std::{collections::HashMap, panic::AssertUnwindSafe, sync::atomic::AtomicBoo
 
 use anyhow::{anyhow, bail};
 use futures_util::FutureExt as _;
-use session::{Session, Subject, cleanup_failed};
+use session::{Running, Session, Subject, cleanup_failed};
 use trials::{Bench, Collected};
 
 use crate::{
     analysis::{self, Actors, Analysis},
     host::{
         cgroup::Host,
-        docker::{self, Container, DockerHost},
+        docker::{self, DockerHost},
+        journal::{Change, Journal, Owner},
         system::{ensure_root, kernel_release, monotonic_ns},
     },
     kernel::{Probes, Watch, attach, events},
     options::CompareOptions,
+    recovery,
     report::{Environment, Report, RunConfig},
-    resource::{Limit, Limits},
+    resource::Limit,
     trial::Route,
 };
 
@@ -78,6 +80,11 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     } else {
         "not used".to_owned()
     };
+    let owner = Owner::this_process()?;
+    for line in recovery::recover(Some(&docker), false).await.lines {
+        eprintln!("cgbench: {line}");
+    }
+    let mut journal = Journal::open(owner)?;
     let subject = Subject::find(&docker, opts).await?;
 
     // Probes first: a kernel that refuses them must not cost a container. systemd applies the
@@ -89,16 +96,20 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
         Probes::watching(method, &Watch { writers, writer_comms: &["runc"], dockerds: &dockerds, cgroups: &[] })?;
     let probe_load_ns = monotonic_ns() - load_start;
     tracing::debug!(method = method.name(), probe_load_ns, ?dockerds, ?writers, "probes attached");
-    let (container, limits, image) = subject.start(&docker, opts).await?;
+    let running = subject.start(&docker, opts, &mut journal).await?;
+    let container = &running.container;
 
     // A panic in the trials must not skip the cleanup below: it is caught, the host is restored,
     // and the panic resumes afterwards.
-    let measured = AssertUnwindSafe(trials_in_session(&docker, &host, &container, &limits, &mut probes, opts, stop))
+    let measured = AssertUnwindSafe(trials_in_session(&docker, &host, &running, &mut probes, &mut journal, opts, stop))
         .catch_unwind()
         .await;
     let removed = match opts.container {
         Some(_) => Ok(()),
-        None => docker.remove_container(&container.id).await,
+        None => docker
+            .remove_container(&container.id)
+            .await
+            .and_then(|()| journal.undone(&Change::Container { name: session::own_container_name(journal.owner()) })),
     };
     let lost_events = probes.lost();
     drop(probes);
@@ -132,7 +143,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
         docker_cli_version: cli_version,
         probe_method: method.name().into(),
         probe_load_ns,
-        image,
+        image: running.image.clone(),
         container_id: container.id.clone(),
         container_name: container.name.clone(),
     };
@@ -141,7 +152,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
         warmup: opts.warmup,
         seed: opts.seed,
         routes: opts.routes.clone(),
-        initial_limits: limits,
+        initial_limits: running.limits,
     };
     let mut report = Report::new(environment, config, Analysis::of(results, lost_events?), kept_events);
     report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
@@ -158,13 +169,18 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
 async fn trials_in_session(
     docker: &DockerHost,
     host: &Host,
-    container: &Container,
-    limits: &Limits,
+    running: &Running,
     probes: &mut Probes,
+    journal: &mut Journal,
     opts: &CompareOptions,
     stop: &AtomicBool,
 ) -> anyhow::Result<(Collected, anyhow::Result<()>)> {
-    let session = Session::open(host, container, limits, opts)?;
+    let Running { container, limits, .. } = running;
+    let session = Session::open(host, running, opts)?;
+    let undo = session.undo();
+    if let Some(change) = &undo {
+        journal.record(change.clone())?;
+    }
     tracing::debug!(container = %container.id, memory = %session.files.memory.path.display(), cpu = %session.files.cpu.path.display(), "cgroup files found");
     probes.watch(&Watch { cgroups: &session.files.keys()?, ..Watch::default() })?;
     trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
@@ -184,5 +200,8 @@ async fn trials_in_session(
         Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
     };
     let restored = session.restore(docker).await;
+    if let (Ok(()), Some(change)) = (&restored, &undo) {
+        journal.undone(change)?;
+    }
     Ok((collected, restored))
 }

@@ -11,6 +11,7 @@ use crate::{
     host::{
         cgroup::{CgroupFiles, Host, io},
         docker::{Container, DockerHost},
+        journal::{Change, Journal, Owner},
     },
     options::CompareOptions,
     resource::{Limit, Limits},
@@ -38,20 +39,39 @@ impl Subject {
         })
     }
 
-    /// The running container, its starting limits and the image it runs.
+    /// The running container. A container cgbench
+    /// creates is recorded in the journal before it is asked for, and carries its owner's label.
     pub async fn start(
         self,
         docker: &DockerHost,
         opts: &CompareOptions,
-    ) -> anyhow::Result<(Container, Limits, String)> {
+        journal: &mut Journal,
+    ) -> anyhow::Result<Running> {
         Ok(match self {
-            Subject::Existing(container, limits) => (container, limits, "(existing container)".to_owned()),
+            Subject::Existing(container, limits) => {
+                Running { container, limits, image: "(existing container)".to_owned() }
+            }
             Subject::New(image) => {
                 let limits = opts.initial_limits();
-                (docker.create_container(&image, &limits).await?, limits, image)
+                let name = own_container_name(journal.owner());
+                journal.record(Change::Container { name: name.clone() })?;
+                let owner = journal.owner().label();
+                Running { container: docker.create_container(&name, &image, &limits, &owner).await?, limits, image }
             }
         })
     }
+}
+
+/// The container trials run against, running: its starting limits and the image it runs.
+pub struct Running {
+    pub container: Container,
+    pub limits: Limits,
+    pub image: String,
+}
+
+/// The name of the container a run creates.
+pub fn own_container_name(owner: &Owner) -> String {
+    format!("cgbench-{}", owner.pid)
 }
 
 /// A running container's cgroups, and what they held before the first trial.
@@ -69,12 +89,8 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     /// Finds and checks the container's cgroup files, refuses values the kernel would fight, and
     /// saves every limit file the trials will write.
-    pub fn open(
-        host: &Host,
-        container: &'a Container,
-        limits: &Limits,
-        opts: &CompareOptions,
-    ) -> anyhow::Result<Session<'a>> {
+    pub fn open(host: &Host, running: &'a Running, opts: &CompareOptions) -> anyhow::Result<Session<'a>> {
+        let Running { container, limits, .. } = running;
         let proc_cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", container.pid))
             .with_context(|| format!("reading /proc/{}/cgroup of the container", container.pid))?;
         let files = host.files_of(&proc_cgroup)?;
@@ -94,6 +110,17 @@ impl<'a> Session<'a> {
             .collect::<anyhow::Result<_>>()?;
         let record = opts.container.as_ref().map(|_| *limits);
         Ok(Session { container, proc_cgroup, files, originals, record })
+    }
+
+    /// What the journal must hold for a later run to undo this session's changes, if the run
+    /// cannot: a `--container`'s limits. cgbench's own container goes whole.
+    pub fn undo(&self) -> Option<Change> {
+        self.record.map(|record| Change::Limits {
+            container_id: self.container.id.clone(),
+            init_pid: self.container.pid,
+            files: self.originals.clone(),
+            record,
+        })
     }
 
     /// Whether the container's first process is still there, in the cgroups it had: the kernel's
@@ -117,7 +144,10 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let via_docker = match &self.record {
-            Some(limits) => docker.set_limits(id, limits).await,
+            Some(limits) => {
+                tracing::debug!(container = id, "restoring Docker's record");
+                docker.set_limits(id, limits).await
+            }
             None => Ok(()),
         };
         if via_docker.is_err() && matches!(docker.stops_within(id, Duration::from_secs(5)).await, Ok(true)) {

@@ -9,10 +9,10 @@ use std::{
 use anyhow::{Context as _, anyhow, bail};
 use bollard::{
     models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig, HostConfigCgroupnsModeEnum},
-    query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder},
+    query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder},
 };
 
-use super::{DockerHost, LABEL};
+use super::{DockerHost, LABEL, OWNER_LABEL};
 use crate::resource::{Limit, Limits};
 
 /// How long a container's removal waits for a daemon that stopped answering: a dockerd restart
@@ -28,12 +28,22 @@ pub struct Container {
 impl DockerHost {
     /// Creates and starts the target container in the host cgroup namespace, so its
     /// `/proc/<pid>/cgroup` shows host paths.
-    pub async fn create_container(&self, image: &str, limits: &Limits) -> anyhow::Result<Container> {
+    /// The container carries the owner's label: whoever finds it after its owner is gone (killed)
+    /// knows it may remove it.
+    pub async fn create_container(
+        &self,
+        name: &str,
+        image: &str,
+        limits: &Limits,
+        owner: &str,
+    ) -> anyhow::Result<Container> {
         let Limit::Cpu { quota_us, period_us } = limits.cpu else { bail!("the CPU limit must be a CPU limit") };
-        let name = format!("cgbench-{}", std::process::id());
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
-            labels: Some(HashMap::from([(LABEL.to_owned(), "cgbench".to_owned())])),
+            labels: Some(HashMap::from([
+                (LABEL.to_owned(), "cgbench".to_owned()),
+                (OWNER_LABEL.to_owned(), owner.to_owned()),
+            ])),
             network_disabled: Some(true),
             host_config: Some(HostConfig {
                 cgroupns_mode: Some(HostConfigCgroupnsModeEnum::HOST),
@@ -45,14 +55,14 @@ impl DockerHost {
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
         let id = self.api.create_container(Some(options), body).await.context("creating the target container")?.id;
         let container = async {
             self.api.start_container(&id, None).await.context("starting the target container")?;
             let inspect = self.api.inspect_container(&id, None).await?;
             let pid =
                 inspect.state.and_then(|s| s.pid).filter(|&p| p > 0).context("the target container has no process")?;
-            anyhow::Ok(Container { id: id.clone(), name: name.clone(), pid: pid as u32 })
+            anyhow::Ok(Container { id: id.clone(), name: name.to_owned(), pid: pid as u32 })
         }
         .await;
         if container.is_err() {
@@ -88,6 +98,21 @@ impl DockerHost {
         let limits = Limits { memory_bytes: memory as u64, memory_swap_bytes: host.memory_swap.unwrap_or(0), cpu };
         let name = inspect.name.unwrap_or_else(|| name.to_owned()).trim_start_matches('/').to_owned();
         Ok((Container { id, name, pid: pid as u32 }, limits))
+    }
+
+    /// Every container cgbench created (on any run), by id, name and owner label.
+    pub async fn own_containers(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+        let filters = HashMap::from([("label".to_owned(), vec![OWNER_LABEL.to_owned()])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let listed = self.api.list_containers(Some(options)).await.context("listing cgbench's containers")?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|c| {
+                let owner = c.labels?.remove(OWNER_LABEL)?;
+                let name = c.names?.first()?.trim_start_matches('/').to_owned();
+                Some((c.id?, name, owner))
+            })
+            .collect())
     }
 
     /// Whether the container still runs: not removed, not being removed, not stopped.

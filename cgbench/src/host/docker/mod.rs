@@ -13,6 +13,9 @@ use crate::resource::{Limit, Limits};
 
 /// Label on everything cgbench creates, so a leftover is easy to find (`docker ps -a --filter`).
 pub const LABEL: &str = "org.cgbench.created-by";
+/// Label on the containers cgbench creates: the run that owns it (`pid:start:boot`), so that a
+/// later run can tell a live run's container from one a killed run left behind.
+pub const OWNER_LABEL: &str = "org.cgbench.owner";
 
 pub struct DockerHost {
     pub api: Docker,
