@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{CGBENCH, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, stderr};
+use common::{CGBENCH, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, stderr, stopped_dockerd};
 
 const JOURNAL: &str = "/var/lib/cgbench/journal";
 
@@ -183,6 +183,33 @@ fn a_run_killed_during_its_cleanup_loses_its_container_to_cleanup() {
     assert_eq!(code, Some(0), "{lines:?}");
     assert_eq!(lines, [format!("run {pid} (no longer running): removed container cgbench-{pid}")]);
     assert_eq!(leftover_containers(), "");
+}
+
+/// dockerd is down when cleanup runs: the container is said to be left, the entry is kept, and a
+/// later cleanup, with dockerd back, removes it.
+#[test]
+fn with_dockerd_down_the_entry_waits_for_a_later_attempt() {
+    let child = start(&["compare", "--iterations", "500", "--quiet", "--routes", "raw"]);
+    wait_until("the container", || !leftover_containers().is_empty());
+    let pid = kill9(child);
+    let dockerd = stopped_dockerd();
+
+    let (code, lines) = cleanup();
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert_eq!(
+        lines,
+        [format!(
+            "run {pid} (no longer running): container cgbench-{pid} may be left: dockerd is not answering: left for a later attempt"
+        )]
+    );
+    assert!(entry_of(pid).is_some(), "the entry is kept");
+    dockerd.start();
+
+    let (code, lines) = cleanup();
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert_eq!(lines, [format!("run {pid} (no longer running): removed container cgbench-{pid}")]);
+    assert_eq!(leftover_containers(), "");
+    assert_eq!(entry_of(pid), None);
 }
 
 #[test]

@@ -200,7 +200,8 @@ fn read(path: &Path) -> anyhow::Result<Entry> {
         .get("format")
         .and_then(serde_json::Value::as_u64);
     if format != Some(u64::from(FORMAT)) {
-        bail!("it is in format {format:?}, not {FORMAT} (written by another cgbench version)");
+        let format = format.map_or_else(|| "none".to_owned(), |f| f.to_string());
+        bail!("it is in format {format}, not {FORMAT} (written by another cgbench version)");
     }
     serde_json::from_slice(&text).context("it does not hold a journal entry")
 }
@@ -229,6 +230,15 @@ mod tests {
         let stat = "42 (a) (b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(start_ticks_in(stat), Some(987654));
         assert_eq!(start_ticks_in("42 (truncated"), None);
+    }
+
+    #[test]
+    fn an_entry_of_another_format_is_refused_not_guessed_at() {
+        let path = std::env::temp_dir().join(format!("cgbench-journal-test-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"format": 0, "owner": {}, "changes": []}"#).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(err, "it is in format 0, not 1 (written by another cgbench version)");
     }
 
     #[test]
