@@ -1,5 +1,9 @@
-//! cgbench's kernel side. Every program is a classic tracepoint, the one program type that loads on
-//! every kernel cgbench targets (including kernels that refuse fentry and lack kprobes).
+//! cgbench's kernel side. The cgroup-write capture comes in three kinds, of which the user side
+//! attaches one (its attach ladder, best first): fentry/fexit on `cgroup_file_write` (cheapest,
+//! sees every write whatever its syscall), a kprobe/kretprobe pair on the same function (where
+//! fentry is refused), and syscall tracepoints on the write family (the kind every kernel cgbench
+//! targets loads, including kernels in lockdown without kprobes). The request and exec programs
+//! are always classic tracepoints.
 //!
 //! Three things are observed, each filtered in the kernel so that only the target's events reach
 //! user space:
