@@ -25,7 +25,9 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext, TracePointContext},
 };
-use probe_common::{COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets};
+use probe_common::{
+    COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets, NO_FD, NO_SYSCALL,
+};
 
 /// Set by the user side from the running kernel's BTF before loading. Read through
 /// `read_volatile` so the compiler cannot fold the all-zero placeholder into the code.
@@ -205,9 +207,6 @@ fn file_of_fd(o: &KernelOffsets, fd: u64) -> Res<u64> {
 const BUF_USER: u32 = 0;
 const BUF_KERNEL: u32 = 1;
 
-/// The hook is in cgroup_file_write itself, not a syscall: no syscall number, no fd.
-const NO_SYSCALL: u32 = u32::MAX;
-
 /// The shared entry of every write hook: keep the write if `file` is a control file of a
 /// target cgroup, and remember it until the write returns.
 #[inline(always)]
@@ -293,7 +292,7 @@ fn kernel_write_enter(of: u64, buf: u64, count: u64) -> Res {
         return Ok(());
     }
     let file: u64 = kread(of + offsets().kernfs_open_file_file)?;
-    capture_enter(pid_tgid, file, buf, count, u32::MAX, NO_SYSCALL, BUF_KERNEL)
+    capture_enter(pid_tgid, file, buf, count, NO_FD, NO_SYSCALL, BUF_KERNEL)
 }
 
 /// `write(fd, buf, count)` and `pwrite64(fd, buf, count, pos)`.

@@ -128,3 +128,28 @@ impl Probes {
         Ok(lost.get(&0, 0)?.iter().sum())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use probe_common::KernelOffsets;
+
+    use super::*;
+
+    /// The eBPF side spells its maps, programs and globals as identifiers, not with `names`: this
+    /// is where a rename on one side only is caught, without root or a kernel.
+    #[test]
+    fn the_object_has_every_name_the_user_side_looks_up() {
+        let mut object = aya_obj::Object::parse(OBJECT).expect("the embedded eBPF object parses");
+        for map in names::MAPS {
+            assert!(object.maps.contains_key(map), "map {map} missing; maps: {:?}", object.maps.keys());
+        }
+        for program in names::PROGRAMS {
+            assert!(object.programs.contains_key(program), "program {program} missing");
+        }
+        // What `load_object` does to globals, offline: patching fails for a missing symbol or a
+        // size other than the user side's.
+        let offsets = vec![0u8; size_of::<KernelOffsets>()];
+        let globals = std::collections::HashMap::from([(names::OFFSETS, (offsets.as_slice(), true))]);
+        object.patch_map_data(globals).expect("OFFSETS is a global of KernelOffsets' size");
+    }
+}
