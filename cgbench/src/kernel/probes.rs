@@ -1,19 +1,22 @@
-//! cgbench's eBPF programs loaded, attached and told what to watch; their events read back.
-//! Dropping `Probes` detaches every program and unmounts tracefs if cgbench mounted it.
+//! cgbench's eBPF programs loaded, attached and told what to watch; their events and their own
+//! log records read back. Dropping `Probes` detaches every program and unmounts tracefs if
+//! cgbench mounted it.
 
 use std::path::Path;
 
 use anyhow::{Context as _, anyhow};
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader, Pod,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
+use aya_log::EbpfLogger;
 use probe_common::{COMM_LEN, CgroupKey, names};
 
 use super::{
     attach::{self, AttachMethod},
     btf::Btf,
     events::KernelEvent,
+    probe_log::{self, ToTracing},
 };
 use crate::host::system::TemporaryMount;
 
@@ -40,6 +43,7 @@ pub(super) fn load_object() -> anyhow::Result<Ebpf> {
         // not parse the kernel's BTF a second time.
         .btf(None)
         .override_global(names::OFFSETS, &offsets, true)
+        .override_global(aya_log::LEVEL, &probe_log::kernel_level(), true)
         .load(OBJECT)
         .map_err(|e| anyhow!("the kernel refused cgbench's eBPF maps or programs: {e}"))
 }
@@ -61,6 +65,7 @@ pub struct Probes {
     // Field order is drop order: programs detach before tracefs is unmounted.
     ebpf: Ebpf,
     events: RingBuf<MapData>,
+    log: EbpfLogger<ToTracing>,
     _tracefs: Option<TemporaryMount>,
 }
 
@@ -101,23 +106,26 @@ impl Probes {
         attach::attach_writes(&mut ebpf, method)?;
         let events =
             RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
-        Ok(Probes { ebpf, events, _tracefs: tracefs })
+        let log = EbpfLogger::init_with_logger(&mut ebpf, ToTracing)?;
+        Ok(Probes { ebpf, events, log, _tracefs: tracefs })
     }
 
-    fn set<K: aya::Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
+    fn set<K: Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
         // aya's HashMap serves plain and LRU hash maps alike.
         let data = self.ebpf.map_mut(map).with_context(|| format!("{map} map missing"))?;
         let mut hash = HashMap::<_, K, u8>::try_from(data)?;
         Ok(hash.insert(key, 1, 0)?)
     }
 
-    /// Every event submitted so far. Programs submit without waking the reader (a wake-up per
-    /// write costs more than the write), so this polls.
+    /// Every event submitted so far, and the probes' log records passed on to `tracing`.
+    /// Programs submit without waking the reader (a wake-up per write costs more than the
+    /// write), so this polls.
     pub fn drain(&mut self) -> Vec<KernelEvent> {
         let mut out = Vec::new();
         while let Some(record) = self.events.next() {
             out.extend(KernelEvent::decode(&record));
         }
+        self.log.flush();
         out
     }
 
@@ -149,7 +157,11 @@ mod tests {
         // What `load_object` does to globals, offline: patching fails for a missing symbol or a
         // size other than the user side's.
         let offsets = vec![0u8; size_of::<KernelOffsets>()];
-        let globals = std::collections::HashMap::from([(names::OFFSETS, (offsets.as_slice(), true))]);
-        object.patch_map_data(globals).expect("OFFSETS is a global of KernelOffsets' size");
+        let log_level = [0u8];
+        let globals = std::collections::HashMap::from([
+            (names::OFFSETS, (offsets.as_slice(), true)),
+            (aya_log::LEVEL, (log_level.as_slice(), true)),
+        ]);
+        object.patch_map_data(globals).expect("OFFSETS and AYA_LOG_LEVEL are globals of the sizes load gives them");
     }
 }
