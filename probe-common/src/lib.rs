@@ -151,6 +151,13 @@ pub struct CgroupKey {
     pub ino: u64,
 }
 
+/// `dev:inode`, as cgbench shows a cgroup directory in reports and logs.
+impl core::fmt::Display for CgroupKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.dev, self.ino)
+    }
+}
+
 /// Byte offsets of the kernel struct fields the write probes follow from `current` to the file
 /// written. They differ between kernels, so the user side reads them from the running kernel's BTF
 /// and hands them over as a read-only global before loading.

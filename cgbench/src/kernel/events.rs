@@ -28,7 +28,7 @@ pub enum KernelEvent {
 
 /// A cgroup directory as `dev:inode`, the identity the kernel filter uses.
 fn cgroup_id<S: serde::Serializer>(key: &CgroupKey, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{}:{}", key.dev, key.ino))
+    s.collect_str(key)
 }
 
 /// The name of a syscall the probes report; writes seen by an fentry or kprobe hook come from
@@ -40,7 +40,8 @@ fn syscall_name(nr: u32) -> String {
     SYSCALLS.iter().find(|(n, _)| *n == nr).map_or_else(|| format!("syscall {nr}"), |(_, name)| (*name).to_owned())
 }
 
-fn text(bytes: &[u8]) -> String {
+/// A NUL-terminated name (a comm, a file name) as the kernel filled it in.
+pub(super) fn text(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }

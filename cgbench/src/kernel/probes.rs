@@ -11,11 +11,12 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 use probe_common::{COMM_LEN, CgroupKey, names};
+use tracing::Level;
 
 use super::{
     attach::{self, AttachMethod},
     btf::Btf,
-    events::KernelEvent,
+    events::{self, KernelEvent},
     probe_log::{self, ToTracing},
 };
 use crate::host::system::TemporaryMount;
@@ -95,7 +96,27 @@ impl Probes {
         for &key in watch.cgroups {
             self.set(names::TARGETS, key)?;
         }
+        if tracing::enabled!(Level::DEBUG) {
+            self.log_filters()?;
+        }
         Ok(())
+    }
+
+    /// What the in-kernel filters hold, read back from the maps: `WRITERS` also has the runc
+    /// tgids the exec program added.
+    fn log_filters(&self) -> anyhow::Result<()> {
+        let writers: Vec<u32> = self.keys(names::WRITERS)?;
+        let comms: Vec<String> =
+            self.keys::<[u8; COMM_LEN]>(names::WRITER_COMMS)?.iter().map(|comm| events::text(comm)).collect();
+        let dockerds: Vec<u32> = self.keys(names::DOCKERD)?;
+        let cgroups: Vec<String> = self.keys::<CgroupKey>(names::TARGETS)?.iter().map(ToString::to_string).collect();
+        tracing::debug!(?writers, writer_comms = ?comms, ?dockerds, ?cgroups, "in-kernel filters");
+        Ok(())
+    }
+
+    fn keys<K: Pod>(&self, map: &str) -> anyhow::Result<Vec<K>> {
+        let data = self.ebpf.map(map).with_context(|| format!("{map} map missing"))?;
+        Ok(HashMap::<_, K, u8>::try_from(data)?.keys().collect::<Result<_, _>>()?)
     }
 
     /// Every program loaded and attached, nothing watched yet.
@@ -126,6 +147,10 @@ impl Probes {
             out.extend(KernelEvent::decode(&record));
         }
         self.log.flush();
+        // Reading LOST is a syscall: only when someone will see the count.
+        if tracing::enabled!(Level::TRACE) {
+            tracing::trace!(events = out.len(), lost_so_far = self.lost().ok(), "drained");
+        }
         out
     }
 
