@@ -4,10 +4,13 @@
 mod common;
 
 use std::{
-    fs,
+    fs, io,
     path::Path,
     process::Command,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Mutex, Once,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use cgbench::{
@@ -25,10 +28,38 @@ fn scratch(name: &str) -> Scratch {
     Scratch::new(&Host::detect().unwrap(), &format!("cgbench-test-{}-{n}-{name}", std::process::id())).unwrap()
 }
 
+/// What the probes logged, in every test of this binary.
+static PROBE_LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct ToProbeLog;
+
+impl io::Write for ToProbeLog {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        PROBE_LOG.lock().unwrap().write(bytes)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Probes loaded with their log calls in, as `-v` loads them. The subscriber is global and
+/// installed before any probe loads: a per-test one would race with tracing's per-callsite
+/// interest cache, filled from whichever test thread gets there first.
+fn probes(watch: &Watch) -> Probes {
+    static SUBSCRIBER: Once = Once::new();
+    SUBSCRIBER.call_once(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter("cgbench::probes=debug")
+            .with_writer(|| ToProbeLog)
+            .with_ansi(false)
+            .init()
+    });
+    Probes::watching(attach::choose(None).unwrap(), watch).unwrap()
+}
+
 /// Probes that report this process's writes to `dir`.
 fn watching(dir: &Path) -> Probes {
-    let watch = Watch { writers: &[std::process::id()], cgroups: &[cgroup::dir_key(dir).unwrap()], ..Watch::default() };
-    Probes::watching(attach::choose(None).unwrap(), &watch).unwrap()
+    probes(&Watch { writers: &[std::process::id()], cgroups: &[cgroup::dir_key(dir).unwrap()], ..Watch::default() })
 }
 
 fn writes(events: &[KernelEvent]) -> Vec<&KernelEvent> {
@@ -85,7 +116,7 @@ fn an_exec_makes_a_writer() {
     let watched = scratch("watched");
     let cgroups = [cgroup::dir_key(&watched.files.memory.path).unwrap()];
     let watch = Watch { writer_comms: &["dash"], cgroups: &cgroups, ..Watch::default() };
-    let mut probes = Probes::watching(attach::choose(None).unwrap(), &watch).unwrap();
+    let mut probes = probes(&watch);
     let target = watched.files.target(&Limit::Memory { bytes: 96 << 20 });
     let status = Command::new("/bin/dash")
         .arg("-c")
@@ -106,4 +137,18 @@ fn an_exec_makes_a_writer() {
     let (value, enter_ns) = write.unwrap_or_else(|| panic!("no write by the shell seen: {events:?}"));
     assert_eq!(value, target.value);
     assert!(enter_ns > exec_ns, "the exec precedes the write");
+}
+
+/// What the probes cannot put in an event reaches `tracing` through aya-log: here, a watched
+/// writer's write to an fd that is not open.
+#[test]
+fn a_write_to_no_file_is_logged_by_the_probes() {
+    let watched = scratch("watched");
+    let mut probes = watching(&watched.files.memory.path);
+    let closed_fd = 9999;
+    // SAFETY: writes one byte from a live buffer; the fd is not open, so the call fails.
+    assert_eq!(unsafe { libc::write(closed_fd, b"1".as_ptr().cast(), 1) }, -1);
+    probes.drain();
+    let log = String::from_utf8_lossy(&PROBE_LOG.lock().unwrap()).into_owned();
+    assert!(log.contains("cgbench::probes: fd 9999 written by tid"), "{log}");
 }

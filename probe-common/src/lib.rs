@@ -26,6 +26,8 @@ pub const EVENT_WRITE: u32 = 3;
 /// `Event::syscall_nr` of a write seen inside cgroup_file_write by an fentry or kprobe hook: no
 /// syscall, no fd.
 pub const NO_SYSCALL: u32 = u32::MAX;
+/// `Event::fd` of such a write: the hook sees the open file, not the descriptor it came through.
+pub const NO_FD: u32 = u32::MAX;
 
 /// The names the user side looks the object's maps, globals and programs up by. The eBPF side
 /// declares them with these same spellings (its attribute macros take identifiers, not
@@ -129,7 +131,7 @@ pub struct Event {
     pub cgroup: CgroupKey,
     /// Bytes the syscall asked to write, or bytes read; `data` holds at most `DATA_LEN` of them.
     pub count: u64,
-    /// The file descriptor written to or read from.
+    /// The file descriptor written to or read from (`NO_FD` for a write seen in cgroup_file_write).
     pub fd: u32,
     pub _pad: u32,
     pub comm: [u8; COMM_LEN],
@@ -147,6 +149,13 @@ pub struct CgroupKey {
     pub dev: u32,
     pub _pad: u32,
     pub ino: u64,
+}
+
+/// `dev:inode`, as cgbench shows a cgroup directory in reports and logs.
+impl core::fmt::Display for CgroupKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.dev, self.ino)
+    }
 }
 
 /// Byte offsets of the kernel struct fields the write probes follow from `current` to the file

@@ -1,5 +1,9 @@
-//! cgbench's kernel side. Every program is a classic tracepoint, the one program type that loads on
-//! every kernel cgbench targets (including kernels that refuse fentry and lack kprobes).
+//! cgbench's kernel side. The cgroup-write capture comes in three kinds, of which the user side
+//! attaches one (its attach ladder, best first): fentry/fexit on `cgroup_file_write` (cheapest,
+//! sees every write whatever its syscall), a kprobe/kretprobe pair on the same function (where
+//! fentry is refused), and syscall tracepoints on the write family (the kind every kernel cgbench
+//! targets loads, including kernels in lockdown without kprobes). The request and exec programs
+//! are always classic tracepoints.
 //!
 //! Three things are observed, each filtered in the kernel so that only the target's events reach
 //! user space:
@@ -8,10 +12,16 @@
 //! - a writer program (runc) being executed: its tgid joins `WRITERS`;
 //! - a write to a control file whose parent directory is one of the `TARGETS` cgroups, only by the
 //!   tgids in `WRITERS`. Entry and exit are joined into one record per write.
+//!
+//! What the events cannot say — a kernel read that failed, an fd that resolved to no file, an
+//! event the ring buffer had no room for — goes to aya-log, from failure branches only. The user
+//! side sets `AYA_LOG_LEVEL` at load, and at level 0 (cgbench without `-v`) the verifier removes
+//! every log call, so logging costs nothing unless asked for.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::BPF_RB_NO_WAKEUP,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
@@ -21,7 +31,10 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext, TracePointContext},
 };
-use probe_common::{COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets};
+use aya_log_ebpf::{debug, warn};
+use probe_common::{
+    COMM_LEN, CgroupKey, DATA_LEN, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, KernelOffsets, NO_FD, NO_SYSCALL,
+};
 
 /// Set by the user side from the running kernel's BTF before loading. Read through
 /// `read_volatile` so the compiler cannot fold the all-zero placeholder into the code.
@@ -75,9 +88,8 @@ struct PendingWrite {
     name: u64,
     cgroup: CgroupKey,
     fd: u32,
+    /// `NO_SYSCALL` when seen in cgroup_file_write, whose `buf` is already a kernel copy.
     syscall_nr: u32,
-    buf_kind: u32,
-    _pad: u32,
 }
 
 /// A write between its syscall entry and exit, by pid_tgid.
@@ -137,11 +149,13 @@ fn uread<T>(addr: u64) -> Res<T> {
 /// the user side reads for its kind must be written before `submit`. A full ring buffer counts
 /// the event as lost.
 #[inline(always)]
-fn reserve(kind: u32, pid_tgid: u64, syscall_nr: u32) -> Option<RingBufEntry<Event>> {
+fn reserve<C: EbpfContext>(ctx: &C, kind: u32, pid_tgid: u64, syscall_nr: u32) -> Option<RingBufEntry<Event>> {
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
         if let Some(lost) = LOST.get_ptr_mut(0) {
             unsafe { *lost += 1 };
         }
+        // LOST says how many; this says which.
+        warn!(ctx, "ring buffer full: event of kind {} by tid {} lost", kind, pid_tgid as u32);
         return None;
     };
     let ev = entry.as_mut_ptr();
@@ -158,15 +172,19 @@ fn reserve(kind: u32, pid_tgid: u64, syscall_nr: u32) -> Option<RingBufEntry<Eve
 /// Copies up to `DATA_LEN` bytes of the written or read buffer into the event; the user side
 /// reads only `min(count, DATA_LEN)` of them.
 #[inline(always)]
-fn copy_data(ev: *mut Event, buf: u64, count: u64, kernel: bool) {
+fn copy_data<C: EbpfContext>(ctx: &C, ev: *mut Event, buf: u64, count: u64, kernel: bool) {
     let n = if count < DATA_LEN as u64 { count as usize } else { DATA_LEN };
     if n > 0 {
         let data = unsafe { &mut (&mut (*ev).data)[..n] };
-        let _ = if kernel {
+        let copied = if kernel {
             unsafe { bpf_probe_read_kernel_buf(buf as *const u8, data) }
         } else {
             unsafe { bpf_probe_read_user_buf(buf as *const u8, data) }
         };
+        // The event goes out anyway, its data unspecified: this is the only trace of why.
+        if let Err(e) = copied {
+            warn!(ctx, "copying {} bytes of tid {}'s buffer failed (error {})", n as u32, unsafe { (*ev).tid }, e);
+        }
     }
 }
 
@@ -178,71 +196,79 @@ fn is_writer(pid_tgid: u64) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Cgroup control-file writes
 
-/// `current->files->fdt->fd[fd]`, or an error for a closed or out-of-range fd.
+/// `current->files->fdt->fd[fd]`; `None` for a closed or out-of-range fd.
 #[inline(always)]
-fn file_of_fd(o: &KernelOffsets, fd: u64) -> Res<u64> {
+fn file_of_fd(o: &KernelOffsets, fd: u64) -> Res<Option<u64>> {
     let task = unsafe { bpf_get_current_task() };
     let files: u64 = kread(task + o.task_files)?;
     let fdt: u64 = kread(files + o.files_fdt)?;
     let max_fds: u32 = kread(fdt + o.fdtable_max_fds)?;
     if fd >= max_fds as u64 {
-        return Err(0);
+        return Ok(None);
     }
     let fd_array: u64 = kread(fdt + o.fdtable_fd)?;
     let file: u64 = kread(fd_array + fd * 8)?;
-    if file == 0 {
-        return Err(0);
-    }
-    Ok(file)
+    Ok((file != 0).then_some(file))
 }
 
-/// Where a pending write's bytes are: in the writer's memory (syscall hooks) or already copied
-/// into the kernel (cgroup_file_write's `buf`).
-const BUF_USER: u32 = 0;
-const BUF_KERNEL: u32 = 1;
-
-/// The hook is in cgroup_file_write itself, not a syscall: no syscall number, no fd.
-const NO_SYSCALL: u32 = u32::MAX;
-
-/// The shared entry of every write hook: keep the write if `file` is a control file of a
-/// target cgroup, and remember it until the write returns.
+/// The written file's dentry and the cgroup directory it is in.
 #[inline(always)]
-fn capture_enter(pid_tgid: u64, file: u64, buf: u64, count: u64, fd: u32, syscall_nr: u32, buf_kind: u32) -> Res {
-    let o = offsets();
+fn dentry_and_directory(o: &KernelOffsets, file: u64) -> Res<(u64, CgroupKey)> {
     let dentry: u64 = kread(file + o.file_dentry)?;
     let parent: u64 = kread(dentry + o.dentry_parent)?;
     let dir_inode: u64 = kread(parent + o.dentry_inode)?;
     let sb: u64 = kread(dir_inode + o.inode_sb)?;
     let cgroup = CgroupKey { dev: kread(sb + o.super_block_dev)?, _pad: 0, ino: kread(dir_inode + o.inode_ino)? };
+    Ok((dentry, cgroup))
+}
+
+/// The shared entry of every write hook: keep the write if `file` is a control file of a
+/// target cgroup, and remember it until the write returns. A failed read or insert loses the
+/// write without an event, so each says so in the log.
+#[inline(always)]
+fn capture_enter<C: EbpfContext>(
+    ctx: &C,
+    pid_tgid: u64,
+    file: u64,
+    buf: u64,
+    count: u64,
+    fd: u32,
+    syscall_nr: u32,
+) -> Res {
+    let o = offsets();
+    let (dentry, cgroup) = dentry_and_directory(&o, file)
+        .inspect_err(|&e| warn!(ctx, "reading file {:x}'s directory failed (error {})", file, e))?;
     if unsafe { TARGETS.get(&cgroup) }.is_none() {
         return Ok(());
     }
+    let name = kread(dentry + o.dentry_name)
+        .inspect_err(|&e| warn!(ctx, "reading dentry {:x}'s name failed (error {})", dentry, e))?;
     let pending = PendingWrite {
         buf,
         count,
-        name: kread(dentry + o.dentry_name)?,
+        name,
         cgroup,
         fd,
         syscall_nr,
-        buf_kind,
-        _pad: 0,
         // Taken last so that the probe's own work stays outside the measured span.
         enter_ns: unsafe { bpf_ktime_get_ns() },
     };
-    PENDING_WRITES.insert(&pid_tgid, &pending, 0)?;
-    Ok(())
+    PENDING_WRITES
+        .insert(&pid_tgid, &pending, 0)
+        .map_err(i64::from)
+        .inspect_err(|&e| warn!(ctx, "write by tid {} lost: no room to keep it (error {})", pid_tgid as u32, e))
 }
 
 /// The shared exit of every write hook; `ts` is taken first thing by the caller, for the same
 /// reason.
 #[inline(always)]
-fn capture_exit(ts: u64, ret: i64) -> Res {
+fn capture_exit<C: EbpfContext>(ctx: &C, ts: u64, ret: i64) -> Res {
     let pid_tgid = bpf_get_current_pid_tgid();
     let Some(p) = (unsafe { PENDING_WRITES.get(&pid_tgid) }).copied() else {
         return Ok(());
     };
     PENDING_WRITES.remove(&pid_tgid)?;
-    let Some(mut entry) = reserve(EVENT_WRITE, pid_tgid, p.syscall_nr) else {
+    let Some(mut entry) = reserve(ctx, EVENT_WRITE, pid_tgid, p.syscall_nr) else {
         return Ok(());
     };
     let ev = entry.as_mut_ptr();
@@ -255,7 +281,7 @@ fn capture_exit(ts: u64, ret: i64) -> Res {
         (*ev).fd = p.fd;
         let _ = bpf_probe_read_kernel_str_bytes(p.name as *const u8, &mut (*ev).name);
     }
-    copy_data(ev, p.buf, p.count, p.buf_kind == BUF_KERNEL);
+    copy_data(ctx, ev, p.buf, p.count, p.syscall_nr == NO_SYSCALL);
     entry.submit(BPF_RB_NO_WAKEUP as u64);
     Ok(())
 }
@@ -276,20 +302,31 @@ fn syscall_write_enter(ctx: &TracePointContext, vectored: bool) -> Res {
     } else {
         (arg(ctx, 1)?, arg(ctx, 2)?)
     };
-    let file = file_of_fd(&offsets(), fd)?;
+    let file = match file_of_fd(&offsets(), fd) {
+        Ok(Some(file)) => file,
+        Ok(None) => {
+            debug!(ctx, "fd {} written by tid {} is not open", fd, pid_tgid as u32);
+            return Ok(());
+        }
+        Err(e) => {
+            warn!(ctx, "following fd {} of tid {} to its file failed (error {})", fd, pid_tgid as u32, e);
+            return Err(e);
+        }
+    };
     let syscall_nr = unsafe { ctx.read_at::<i32>(SYSCALL_NR) }.unwrap_or(-1) as u32;
-    capture_enter(pid_tgid, file, buf, count, fd as u32, syscall_nr, BUF_USER)
+    capture_enter(ctx, pid_tgid, file, buf, count, fd as u32, syscall_nr)
 }
 
 /// `cgroup_file_write(struct kernfs_open_file *of, char *buf, size_t nbytes, loff_t off)`:
 /// every cgroup control-file write, whatever syscall (or io_uring) it came from.
-fn kernel_write_enter(of: u64, buf: u64, count: u64) -> Res {
+fn kernel_write_enter<C: EbpfContext>(ctx: &C, of: u64, buf: u64, count: u64) -> Res {
     let pid_tgid = bpf_get_current_pid_tgid();
     if !is_writer(pid_tgid) {
         return Ok(());
     }
-    let file: u64 = kread(of + offsets().kernfs_open_file_file)?;
-    capture_enter(pid_tgid, file, buf, count, u32::MAX, NO_SYSCALL, BUF_KERNEL)
+    let file: u64 = kread(of + offsets().kernfs_open_file_file)
+        .inspect_err(|&e| warn!(ctx, "reading kernfs_open_file {:x}'s file failed (error {})", of, e))?;
+    capture_enter(ctx, pid_tgid, file, buf, count, NO_FD, NO_SYSCALL)
 }
 
 /// `write(fd, buf, count)` and `pwrite64(fd, buf, count, pos)`.
@@ -309,14 +346,14 @@ pub fn cgroup_writev_enter(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn cgroup_write_exit(ctx: TracePointContext) -> u32 {
     let ts = unsafe { bpf_ktime_get_ns() };
-    let _ = capture_exit(ts, unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN));
+    let _ = capture_exit(&ctx, ts, unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(i64::MIN));
     0
 }
 
 /// The lowest-overhead hooks: BTF trampolines on cgroup_file_write (kernels that permit them).
 #[fentry(function = "cgroup_file_write")]
 pub fn cgroup_file_write_fentry(ctx: FEntryContext) -> u32 {
-    let _ = kernel_write_enter(ctx.arg(0), ctx.arg(1), ctx.arg(2));
+    let _ = kernel_write_enter(&ctx, ctx.arg(0), ctx.arg(1), ctx.arg(2));
     0
 }
 
@@ -324,7 +361,7 @@ pub fn cgroup_file_write_fentry(ctx: FEntryContext) -> u32 {
 pub fn cgroup_file_write_fexit(ctx: FExitContext) -> u32 {
     let ts = unsafe { bpf_ktime_get_ns() };
     // An fexit program sees the function's arguments and then its return value.
-    let _ = capture_exit(ts, ctx.arg::<i64>(4));
+    let _ = capture_exit(&ctx, ts, ctx.arg::<i64>(4));
     0
 }
 
@@ -332,7 +369,7 @@ pub fn cgroup_file_write_fexit(ctx: FExitContext) -> u32 {
 #[kprobe]
 pub fn cgroup_file_write_kprobe(ctx: ProbeContext) -> u32 {
     if let (Some(of), Some(buf), Some(count)) = (ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
-        let _ = kernel_write_enter(of, buf, count);
+        let _ = kernel_write_enter(&ctx, of, buf, count);
     }
     0
 }
@@ -340,7 +377,7 @@ pub fn cgroup_file_write_kprobe(ctx: ProbeContext) -> u32 {
 #[kretprobe]
 pub fn cgroup_file_write_kretprobe(ctx: RetProbeContext) -> u32 {
     let ts = unsafe { bpf_ktime_get_ns() };
-    let _ = capture_exit(ts, ctx.ret::<i64>());
+    let _ = capture_exit(&ctx, ts, ctx.ret::<i64>());
     0
 }
 
@@ -424,7 +461,7 @@ fn read_exit(ctx: &TracePointContext) -> Res {
     if head != POST && !split_p && !split_rest {
         return Ok(());
     }
-    let Some(mut entry) = reserve(EVENT_REQUEST, pid_tgid, pending.syscall_nr) else {
+    let Some(mut entry) = reserve(ctx, EVENT_REQUEST, pid_tgid, pending.syscall_nr) else {
         return Ok(());
     };
     let ev = entry.as_mut_ptr();
@@ -435,7 +472,7 @@ fn read_exit(ctx: &TracePointContext) -> Res {
         (*ev).count = got;
         (*ev).fd = pending.fd as u32;
     }
-    copy_data(ev, pending.buf, got, false);
+    copy_data(ctx, ev, pending.buf, got, false);
     entry.submit(BPF_RB_NO_WAKEUP as u64);
     Ok(())
 }
@@ -452,7 +489,7 @@ pub fn request_read_exit(ctx: TracePointContext) -> u32 {
 /// `sched:sched_process_exec` fires after the new image is in place, so `comm` is already the
 /// new program's name.
 #[tracepoint]
-pub fn writer_exec(_ctx: TracePointContext) -> u32 {
+pub fn writer_exec(ctx: TracePointContext) -> u32 {
     let ts = unsafe { bpf_ktime_get_ns() };
     let Ok(comm) = bpf_get_current_comm() else {
         return 0;
@@ -462,8 +499,11 @@ pub fn writer_exec(_ctx: TracePointContext) -> u32 {
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let _ = WRITERS.insert(&tgid, &1, 0);
-    if let Some(mut entry) = reserve(EVENT_EXEC, pid_tgid, 0) {
+    if let Err(e) = WRITERS.insert(&tgid, &1, 0) {
+        // Every write of this runc would go unseen, with no event to say so.
+        warn!(&ctx, "exec of writer tgid {} not followed: no room in WRITERS (error {})", tgid, e);
+    }
+    if let Some(mut entry) = reserve(&ctx, EVENT_EXEC, pid_tgid, 0) {
         let ev = entry.as_mut_ptr();
         unsafe {
             (*ev).ts_enter_ns = ts;

@@ -98,6 +98,7 @@ pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow:
             tp.attach(category, name)
                 .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {}", error_chain(&e)))?;
         }
+        tracing::debug!(program, method = "tracepoint", category, at = ?tracepoints, "attached");
     }
     Ok(())
 }
@@ -116,6 +117,12 @@ pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Re
                 ebpf.program_mut(names::CGROUP_FILE_WRITE_FEXIT).context("fexit program missing")?.try_into()?;
             exit.load(CGROUP_WRITE_FN, &btf).map_err(|e| anyhow!("{}", load_refusal(&e)))?;
             exit.attach().map_err(|e| anyhow!("{}", error_chain(&e)))?;
+            tracing::debug!(
+                programs = ?[names::CGROUP_FILE_WRITE_FENTRY, names::CGROUP_FILE_WRITE_FEXIT],
+                method = "fentry/fexit",
+                at = CGROUP_WRITE_FN,
+                "attached"
+            );
             Ok(())
         }
         AttachMethod::Kprobe => {
@@ -131,6 +138,7 @@ pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Re
                         anyhow!("{why} (no kprobe PMU: the kernel is built without CONFIG_KPROBES)")
                     }
                 })?;
+                tracing::debug!(program, method = "kprobe", at = CGROUP_WRITE_FN, "attached");
             }
             Ok(())
         }
@@ -140,6 +148,8 @@ pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Re
 /// Asks the kernel whether it loads and attaches cgbench's write capture of this kind (and, for
 /// tracepoints, every other program too). Everything is detached again before this returns.
 pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
+    // Tells this check's attach lines in the log from the run's own.
+    let _check = tracing::debug_span!("permit check", method = method.flag()).entered();
     match method {
         AttachMethod::Tracepoint => Probes::load(method).map(drop),
         _ => attach_writes(&mut load_object()?, method),
@@ -150,10 +160,17 @@ pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
 /// `--attach`, refused with the reason and the alternative.
 pub fn choose(forced: Option<AttachMethod>) -> anyhow::Result<AttachMethod> {
     let Some(method) = forced else {
-        return Ok(AttachMethod::LADDER
+        let method = AttachMethod::LADDER
             .into_iter()
-            .find(|&m| m == AttachMethod::Tracepoint || kernel_permits(m).is_ok())
-            .expect("the ladder ends with tracepoints"));
+            .find(|&m| {
+                m == AttachMethod::Tracepoint
+                    || kernel_permits(m)
+                        .inspect_err(|e| tracing::debug!(method = m.flag(), "refused, next on the ladder: {e:#}"))
+                        .is_ok()
+            })
+            .expect("the ladder ends with tracepoints");
+        tracing::debug!(method = method.flag(), "attach method chosen");
+        return Ok(method);
     };
     if let Err(e) = kernel_permits(method) {
         bail!(

@@ -28,7 +28,7 @@ pub enum KernelEvent {
 
 /// A cgroup directory as `dev:inode`, the identity the kernel filter uses.
 fn cgroup_id<S: serde::Serializer>(key: &CgroupKey, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{}:{}", key.dev, key.ino))
+    s.collect_str(key)
 }
 
 /// The name of a syscall the probes report; writes seen by an fentry or kprobe hook come from
@@ -40,7 +40,8 @@ fn syscall_name(nr: u32) -> String {
     SYSCALLS.iter().find(|(n, _)| *n == nr).map_or_else(|| format!("syscall {nr}"), |(_, name)| (*name).to_owned())
 }
 
-fn text(bytes: &[u8]) -> String {
+/// A NUL-terminated name (a comm, a file name) as the kernel filled it in.
+pub(super) fn text(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
@@ -132,90 +133,7 @@ pub fn join_split_requests(mut events: Vec<KernelEvent>) -> Vec<KernelEvent> {
 }
 
 #[cfg(test)]
-pub mod fixtures {
-    //! Raw events as the probes emit them, for decoding and pairing tests.
-    use super::*;
-
-    fn fill<const N: usize>(s: &str) -> [u8; N] {
-        let mut out = [0u8; N];
-        out[..s.len()].copy_from_slice(s.as_bytes());
-        out
-    }
-
-    #[allow(clippy::too_many_arguments)] // one per field of the event, as the probe fills them
-    pub fn raw_write(
-        tgid: u32,
-        comm: &str,
-        cgroup: CgroupKey,
-        file: &str,
-        value: &str,
-        enter: u64,
-        exit: u64,
-        ret: i64,
-    ) -> Event {
-        Event {
-            kind: EVENT_WRITE,
-            syscall_nr: 1,
-            tgid,
-            tid: tgid + 1,
-            ts_enter_ns: enter,
-            ts_exit_ns: exit,
-            ret,
-            cgroup,
-            count: value.len() as u64,
-            fd: 3,
-            _pad: 0,
-            comm: fill(comm),
-            name: fill(file),
-            data: fill(value),
-        }
-    }
-
-    pub fn raw_request(tgid: u32, line: &str, enter: u64, exit: u64) -> Event {
-        let data = if line.len() == 1 { line.to_owned() } else { format!("{line}\r\nHost: api.moby.localhost\r\n") };
-        let data = &data[..data.len().min(probe_common::DATA_LEN)];
-        Event {
-            kind: EVENT_REQUEST,
-            syscall_nr: 0,
-            tgid,
-            tid: tgid + 7,
-            ts_enter_ns: enter,
-            ts_exit_ns: exit,
-            ret: data.len() as i64,
-            cgroup: CgroupKey::default(),
-            count: data.len() as u64,
-            fd: 9,
-            _pad: 0,
-            comm: fill("dockerd"),
-            name: [0; probe_common::NAME_LEN],
-            data: fill(data),
-        }
-    }
-
-    pub fn raw_exec(tgid: u32, ts: u64) -> Event {
-        Event {
-            kind: EVENT_EXEC,
-            syscall_nr: 0,
-            tgid,
-            tid: tgid,
-            ts_enter_ns: ts,
-            ts_exit_ns: ts,
-            ret: 0,
-            cgroup: CgroupKey::default(),
-            count: 0,
-            fd: 0,
-            _pad: 0,
-            comm: fill("runc"),
-            name: [0; probe_common::NAME_LEN],
-            data: [0; probe_common::DATA_LEN],
-        }
-    }
-
-    pub fn bytes(ev: &Event) -> Vec<u8> {
-        // SAFETY: `Event` is `#[repr(C)]` plain old data.
-        unsafe { std::slice::from_raw_parts((ev as *const Event).cast::<u8>(), size_of::<Event>()) }.to_vec()
-    }
-}
+pub mod fixtures;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod btf;
 pub mod events;
+mod probe_log;
 pub mod probes;
 
 pub use attach::AttachMethod;

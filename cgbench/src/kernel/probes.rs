@@ -1,19 +1,23 @@
-//! cgbench's eBPF programs loaded, attached and told what to watch; their events read back.
-//! Dropping `Probes` detaches every program and unmounts tracefs if cgbench mounted it.
+//! cgbench's eBPF programs loaded, attached and told what to watch; their events and their own
+//! log records read back. Dropping `Probes` detaches every program and unmounts tracefs if
+//! cgbench mounted it.
 
 use std::path::Path;
 
 use anyhow::{Context as _, anyhow};
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader, Pod,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
+use aya_log::EbpfLogger;
 use probe_common::{COMM_LEN, CgroupKey, names};
+use tracing::Level;
 
 use super::{
     attach::{self, AttachMethod},
     btf::Btf,
-    events::KernelEvent,
+    events::{self, KernelEvent},
+    probe_log::{self, ToTracing},
 };
 use crate::host::system::TemporaryMount;
 
@@ -40,6 +44,7 @@ pub(super) fn load_object() -> anyhow::Result<Ebpf> {
         // not parse the kernel's BTF a second time.
         .btf(None)
         .override_global(names::OFFSETS, &offsets, true)
+        .override_global(aya_log::LEVEL, &probe_log::kernel_level(), true)
         .load(OBJECT)
         .map_err(|e| anyhow!("the kernel refused cgbench's eBPF maps or programs: {e}"))
 }
@@ -61,6 +66,7 @@ pub struct Probes {
     // Field order is drop order: programs detach before tracefs is unmounted.
     ebpf: Ebpf,
     events: RingBuf<MapData>,
+    log: EbpfLogger<ToTracing>,
     _tracefs: Option<TemporaryMount>,
 }
 
@@ -90,7 +96,27 @@ impl Probes {
         for &key in watch.cgroups {
             self.set(names::TARGETS, key)?;
         }
+        if tracing::enabled!(Level::DEBUG) {
+            self.log_filters()?;
+        }
         Ok(())
+    }
+
+    /// What the in-kernel filters hold, read back from the maps: `WRITERS` also has the runc
+    /// tgids the exec program added.
+    fn log_filters(&self) -> anyhow::Result<()> {
+        let writers: Vec<u32> = self.keys(names::WRITERS)?;
+        let comms: Vec<String> =
+            self.keys::<[u8; COMM_LEN]>(names::WRITER_COMMS)?.iter().map(|comm| events::text(comm)).collect();
+        let dockerds: Vec<u32> = self.keys(names::DOCKERD)?;
+        let cgroups: Vec<String> = self.keys::<CgroupKey>(names::TARGETS)?.iter().map(ToString::to_string).collect();
+        tracing::debug!(?writers, writer_comms = ?comms, ?dockerds, ?cgroups, "in-kernel filters");
+        Ok(())
+    }
+
+    fn keys<K: Pod>(&self, map: &str) -> anyhow::Result<Vec<K>> {
+        let data = self.ebpf.map(map).with_context(|| format!("{map} map missing"))?;
+        Ok(HashMap::<_, K, u8>::try_from(data)?.keys().collect::<Result<_, _>>()?)
     }
 
     /// Every program loaded and attached, nothing watched yet.
@@ -101,22 +127,29 @@ impl Probes {
         attach::attach_writes(&mut ebpf, method)?;
         let events =
             RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
-        Ok(Probes { ebpf, events, _tracefs: tracefs })
+        let log = EbpfLogger::init_with_logger(&mut ebpf, ToTracing)?;
+        Ok(Probes { ebpf, events, log, _tracefs: tracefs })
     }
 
-    fn set<K: aya::Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
+    fn set<K: Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
         // aya's HashMap serves plain and LRU hash maps alike.
         let data = self.ebpf.map_mut(map).with_context(|| format!("{map} map missing"))?;
         let mut hash = HashMap::<_, K, u8>::try_from(data)?;
         Ok(hash.insert(key, 1, 0)?)
     }
 
-    /// Every event submitted so far. Programs submit without waking the reader (a wake-up per
-    /// write costs more than the write), so this polls.
+    /// Every event submitted so far, and the probes' log records passed on to `tracing`.
+    /// Programs submit without waking the reader (a wake-up per write costs more than the
+    /// write), so this polls.
     pub fn drain(&mut self) -> Vec<KernelEvent> {
         let mut out = Vec::new();
         while let Some(record) = self.events.next() {
             out.extend(KernelEvent::decode(&record));
+        }
+        self.log.flush();
+        // Reading LOST is a syscall: only when someone will see the count.
+        if tracing::enabled!(Level::TRACE) {
+            tracing::trace!(events = out.len(), lost_so_far = self.lost().ok(), "drained");
         }
         out
     }
@@ -126,5 +159,34 @@ impl Probes {
         let map = self.ebpf.map(names::LOST).with_context(|| format!("{} map missing", names::LOST))?;
         let lost = PerCpuArray::<_, u64>::try_from(map)?;
         Ok(lost.get(&0, 0)?.iter().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use probe_common::KernelOffsets;
+
+    use super::*;
+
+    /// The eBPF side spells its maps, programs and globals as identifiers, not with `names`: this
+    /// is where a rename on one side only is caught, without root or a kernel.
+    #[test]
+    fn the_object_has_every_name_the_user_side_looks_up() {
+        let mut object = aya_obj::Object::parse(OBJECT).expect("the embedded eBPF object parses");
+        for map in names::MAPS {
+            assert!(object.maps.contains_key(map), "map {map} missing; maps: {:?}", object.maps.keys());
+        }
+        for program in names::PROGRAMS {
+            assert!(object.programs.contains_key(program), "program {program} missing");
+        }
+        // What `load_object` does to globals, offline: patching fails for a missing symbol or a
+        // size other than the user side's.
+        let offsets = vec![0u8; size_of::<KernelOffsets>()];
+        let log_level = [0u8];
+        let globals = std::collections::HashMap::from([
+            (names::OFFSETS, (offsets.as_slice(), true)),
+            (aya_log::LEVEL, (log_level.as_slice(), true)),
+        ]);
+        object.patch_map_data(globals).expect("OFFSETS and AYA_LOG_LEVEL are globals of the sizes load gives them");
     }
 }
