@@ -129,8 +129,7 @@ fn a_run_killed_before_its_container_exists_leaves_nothing_after_cleanup() {
 struct FrozenDockerd(i32);
 
 impl FrozenDockerd {
-    fn freeze() -> FrozenDockerd {
-        let pid = cgbench::host::docker::dockerd_tgids()[0] as i32;
+    fn freeze(pid: i32) -> FrozenDockerd {
         // SAFETY: a signal to a process; no memory is involved.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
         FrozenDockerd(pid)
@@ -144,20 +143,34 @@ impl Drop for FrozenDockerd {
     }
 }
 
-/// Killed while restoring: the run is caught inside its call to set Docker's record back (dockerd
-/// is frozen the moment the run says it makes it), so neither the record nor the files are
-/// back. `cleanup` finishes it.
+/// Killed while restoring: dockerd is frozen when the last trial is done (they are raw writes,
+/// which need no daemon), so the run is caught in the first Docker call of its restore, before
+/// anything is put back. `cleanup` finishes it.
 #[test]
 fn a_named_container_killed_during_its_restore_is_restored_by_cleanup() {
     let container = UserContainer::start("journal-restore");
     let before = container.kernel_limits();
-    let mut child = start(&["-v", "compare", "--iterations", "20", "--routes", "raw", "--container", &container.name]);
-    let _rest = wait_for_line(&mut child, "restoring Docker's record");
-    let frozen = FrozenDockerd::freeze();
+    let dockerd = cgbench::host::docker::dockerd_tgids()[0] as i32;
+    let mut child = start(&[
+        "-v",
+        "compare",
+        "--iterations",
+        "10",
+        "--warmup",
+        "2",
+        "--routes",
+        "raw",
+        "--container",
+        &container.name,
+    ]);
+    let _rest = wait_for_line(&mut child, "trial=11 ");
+    let frozen = FrozenDockerd::freeze(dockerd);
+    sleep(Duration::from_millis(300));
     let pid = kill9(child);
     drop(frozen);
     let entry = std::fs::read_to_string(entry_of(pid).expect("the entry")).unwrap();
     assert!(entry.contains(r#""kind": "limits""#), "killed before it could restore: {entry}");
+    assert_ne!(container.kernel_limits(), before, "the trials' last limits are still set");
 
     let (code, lines) = cleanup();
     assert_eq!(code, Some(0), "{lines:?}");
@@ -172,12 +185,17 @@ fn a_named_container_killed_during_its_restore_is_restored_by_cleanup() {
     assert_eq!(container.docker_record(), USER_CONTAINER_RECORD);
 }
 
-/// Killed after its restore, before its container is removed: `cleanup` removes it.
+/// The same for a run with its own container: caught in its cleanup, the container is left for
+/// `cleanup` to remove.
 #[test]
 fn a_run_killed_during_its_cleanup_loses_its_container_to_cleanup() {
-    let mut child = start(&["-v", "compare", "--iterations", "20", "--routes", "raw"]);
-    let _rest = wait_for_line(&mut child, "restoring");
+    let dockerd = cgbench::host::docker::dockerd_tgids()[0] as i32;
+    let mut child = start(&["-v", "compare", "--iterations", "10", "--warmup", "2", "--routes", "raw"]);
+    let _rest = wait_for_line(&mut child, "trial=11 ");
+    let frozen = FrozenDockerd::freeze(dockerd);
+    sleep(Duration::from_millis(300));
     let pid = kill9(child);
+    drop(frozen);
 
     let (code, lines) = cleanup();
     assert_eq!(code, Some(0), "{lines:?}");
@@ -185,8 +203,6 @@ fn a_run_killed_during_its_cleanup_loses_its_container_to_cleanup() {
     assert_eq!(leftover_containers(), "");
 }
 
-/// dockerd is down when cleanup runs: the container is said to be left, the entry is kept, and a
-/// later cleanup, with dockerd back, removes it.
 #[test]
 fn with_dockerd_down_the_entry_waits_for_a_later_attempt() {
     let child = start(&["compare", "--iterations", "500", "--quiet", "--routes", "raw"]);
@@ -232,6 +248,65 @@ fn a_live_run_is_left_alone_and_a_damaged_entry_is_kept() {
     assert_eq!(child.wait().unwrap().code(), Some(130));
     assert_eq!(leftover_containers(), "");
     assert_eq!(cleanup().1, ["nothing to clean up"]);
+}
+
+/// tracefs unmounted for as long as it lives, as on a fresh machine, and mounted again when
+/// dropped (the other tests expect it, as `cargo xtask setup` leaves it).
+struct NoTracefs;
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+fn tracefs_mounted() -> bool {
+    std::path::Path::new(TRACEFS).join("events").is_dir()
+}
+
+impl NoTracefs {
+    fn new() -> NoTracefs {
+        while tracefs_mounted() {
+            let status = Command::new("umount").arg(TRACEFS).status().unwrap();
+            assert!(status.success(), "umount {TRACEFS}");
+        }
+        NoTracefs
+    }
+}
+
+impl Drop for NoTracefs {
+    fn drop(&mut self) {
+        if !tracefs_mounted() {
+            let _ = Command::new("mount").args(["-t", "tracefs", "nodev", TRACEFS]).status();
+        }
+    }
+}
+
+/// One run mounts tracefs and ends while another still runs: both come out clean, and tracefs
+/// is unmounted again once both are done. A run killed with tracefs mounted leaves it mounted;
+/// cleanup unmounts it.
+#[test]
+fn tracefs_mounted_by_one_run_is_unmounted_after_both_and_after_a_kill() {
+    let _restore = NoTracefs::new();
+    let short = start(&["compare", "--iterations", "4", "--quiet", "--strict", "--routes", "raw"]);
+    let long = start(&["compare", "--iterations", "40", "--quiet", "--strict", "--routes", "api,raw"]);
+    for run in [short, long] {
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(!tracefs_mounted(), "tracefs is left as it was found");
+
+    let child = start(&["compare", "--iterations", "500", "--quiet", "--routes", "raw"]);
+    wait_until("the container", || !leftover_containers().is_empty());
+    let pid = kill9(child);
+    assert!(tracefs_mounted(), "SIGKILL leaves the mount");
+    let (code, lines) = cleanup();
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert_eq!(
+        lines,
+        [
+            format!("run {pid} (no longer running): removed container cgbench-{pid}"),
+            format!("run {pid} (no longer running): unmounted {TRACEFS}"),
+        ]
+    );
+    assert!(!tracefs_mounted());
+    assert_eq!(leftover_containers(), "");
 }
 
 #[test]

@@ -25,13 +25,17 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cg
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
-/// Mounts tracefs when it is missing (aya reads tracepoint ids from it); `None` when it was
-/// already there.
+/// Where loading the probes will mount tracefs (aya reads tracepoint ids from it), or `None` when
+/// it is there already: a run records it in its journal before it loads them.
+pub fn tracefs_to_mount() -> Option<&'static Path> {
+    let mounted = Path::new(TRACEFS).join("events").is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir();
+    (!mounted).then(|| Path::new(TRACEFS))
+}
+
+/// Mounts tracefs when it is missing; `None` when it was already there.
 fn ensure_tracefs() -> anyhow::Result<Option<TemporaryMount>> {
-    if Path::new(TRACEFS).join("events").is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir() {
-        return Ok(None);
-    }
-    TemporaryMount::new("tracefs", Path::new(TRACEFS)).map(Some).map_err(|e| {
+    let Some(target) = tracefs_to_mount() else { return Ok(None) };
+    TemporaryMount::new("tracefs", target).map(Some).map_err(|e| {
         anyhow!("tracefs is not mounted and mounting it on {TRACEFS} failed ({e}): mount it with `mount -t tracefs nodev {TRACEFS}`")
     })
 }
@@ -67,7 +71,7 @@ pub struct Probes {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     log: EbpfLogger<ToTracing>,
-    _tracefs: Option<TemporaryMount>,
+    tracefs: Option<TemporaryMount>,
 }
 
 impl Probes {
@@ -128,7 +132,7 @@ impl Probes {
         let events =
             RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
         let log = EbpfLogger::init_with_logger(&mut ebpf, ToTracing)?;
-        Ok(Probes { ebpf, events, log, _tracefs: tracefs })
+        Ok(Probes { ebpf, events, log, tracefs })
     }
 
     fn set<K: Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
@@ -136,6 +140,11 @@ impl Probes {
         let data = self.ebpf.map_mut(map).with_context(|| format!("{map} map missing"))?;
         let mut hash = HashMap::<_, K, u8>::try_from(data)?;
         Ok(hash.insert(key, 1, 0)?)
+    }
+
+    /// Whether these probes mounted tracefs (and will unmount it when dropped).
+    pub fn mounted_tracefs(&self) -> bool {
+        self.tracefs.is_some()
     }
 
     /// Every event submitted so far, and the probes' log records passed on to `tracing`.

@@ -24,7 +24,7 @@ use crate::{
         journal::{Change, Journal, Owner},
         system::{ensure_root, kernel_release, monotonic_ns},
     },
-    kernel::{Probes, Watch, attach, events},
+    kernel::{Probes, Watch, attach, events, probes},
     options::CompareOptions,
     recovery,
     report::{Environment, Report, RunConfig},
@@ -65,6 +65,11 @@ pub async fn compare(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result
 /// report then covers the trials before it and says so).
 async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Report, Option<anyhow::Error>)> {
     ensure_root()?;
+    let mut journal = Journal::open(Owner::this_process()?)?;
+    let tracefs = probes::tracefs_to_mount().map(|target| Change::Mount { target: target.to_owned() });
+    if let Some(mount) = &tracefs {
+        journal.record(mount.clone())?;
+    }
     let host = Host::detect()?;
     let method = attach::choose(opts.attach)?;
     let docker = DockerHost::connect().await?;
@@ -80,11 +85,9 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     } else {
         "not used".to_owned()
     };
-    let owner = Owner::this_process()?;
     for line in recovery::recover(Some(&docker), false).await.lines {
         eprintln!("cgbench: {line}");
     }
-    let mut journal = Journal::open(owner)?;
     let subject = Subject::find(&docker, opts).await?;
 
     // Probes first: a kernel that refuses them must not cost a container. systemd applies the
@@ -95,6 +98,10 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     let mut probes =
         Probes::watching(method, &Watch { writers, writer_comms: &["runc"], dockerds: &dockerds, cgroups: &[] })?;
     let probe_load_ns = monotonic_ns() - load_start;
+    if let Some(mount) = tracefs.filter(|_| !probes.mounted_tracefs()) {
+        // Another run mounted it in the meantime: it is that run's to undo.
+        journal.undone(&mount)?;
+    }
     tracing::debug!(method = method.name(), probe_load_ns, ?dockerds, ?writers, "probes attached");
     let running = subject.start(&docker, opts, &mut journal).await?;
     let container = &running.container;
