@@ -36,15 +36,23 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
-/// Modified Z-scores, `0.6745 (x − median) / MAD`; all zero when the MAD is zero.
-pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
+/// The median of a sample in any order; `None` for an empty one, where there is no median to
+/// report and none is made up.
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let median = percentile(&sorted, 50.0);
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-    deviations.sort_by(f64::total_cmp);
-    let mad = percentile(&deviations, 50.0);
-    values.iter().map(|v| if mad > 0.0 { 0.6745 * (v - median) / mad } else { 0.0 }).collect()
+    Some(percentile(&sorted, 50.0))
+}
+
+/// Modified Z-scores, `0.6745 (x − median) / MAD`; all zero when the MAD is zero.
+pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
+    let Some(centre) = median(values) else { return Vec::new() };
+    let deviations: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
+    let mad = median(&deviations).unwrap_or(0.0);
+    values.iter().map(|v| if mad > 0.0 { 0.6745 * (v - centre) / mad } else { 0.0 }).collect()
 }
 
 /// A 95 % confidence interval for the median: the 2.5th and 97.5th percentiles of the medians
@@ -104,6 +112,13 @@ mod tests {
         let thousand: Vec<f64> = (1..=1000).map(f64::from).collect();
         assert!((percentile(&thousand, 99.0) - 990.01).abs() < 1e-9);
         assert!((percentile(&thousand, 99.9) - 999.001).abs() < 1e-9);
+    }
+
+    #[test]
+    fn median_of_an_unsorted_sample() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
     }
 
     #[test]

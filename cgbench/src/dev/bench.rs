@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::storm::VALUES;
 use crate::{
-    analysis::stats::percentile,
+    analysis::stats::{median, percentile},
     host::{
         cgroup::{Host, Scratch, dir_key, io},
         system::{cpu_time_ns, ensure_root, kernel_release, monotonic_ns},
@@ -252,11 +252,6 @@ fn compare_run(args: &[&str]) -> anyhow::Result<(Value, Duration, u64, i64)> {
     Ok((report, wall, spawn_ns, usage.ru_maxrss))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    percentile(&v, 50.0)
-}
-
 /// Parts 3–5: real runs of `cgbench compare`.
 fn runs() -> anyhow::Result<Value> {
     let (mut to_first_trial, mut probe_load) = (Vec::new(), Vec::new());
@@ -276,7 +271,7 @@ fn runs() -> anyhow::Result<Value> {
     let (_, _, _, rss_1k) = compare_run(&["--iterations", "1000", "--routes", "raw,raw-open"])?;
     let (_, _, _, rss_10k) = compare_run(&["--iterations", "10000", "--routes", "raw,raw-open"])?;
     Ok(json!({
-        "startup": {"runs": 5, "exec_to_first_trial_median_ns": median(to_first_trial), "probe_load_attach_median_ns": median(probe_load)},
+        "startup": {"runs": 5, "exec_to_first_trial_median_ns": median(&to_first_trial), "probe_load_attach_median_ns": median(&probe_load)},
         "efficiency_1000_iterations": {
             "wall_ns": wall.as_nanos() as u64, "sum_of_trial_spans_ns": in_trials, "sum_of_latencies_ns": latencies,
             "wall_over_trial_spans": wall.as_nanos() as f64 / in_trials as f64,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use anyhow::ensure;
 
 use crate::{
-    analysis::{self, Actors, Outcome, TrialResult, stats::summarize},
+    analysis::{self, Actors, Outcome, TrialResult, stats::median},
     host::{
         cgroup::{CgroupFiles, Host, Scratch},
         system::ensure_root,
@@ -126,10 +126,10 @@ pub fn run(opts: &SelftestOptions) -> anyhow::Result<String> {
                     _ => None,
                 })
                 .collect();
-            let median = |v: &[f64]| summarize(v).map_or(f64::NAN, |s| s.median_ns);
             // The median of each block's median: a burst of host noise spoils a block or two,
             // not the figure (blocks of a method are spread over the whole run).
-            let block_medians: Vec<f64> = latencies.chunks(block).map(median).collect();
+            let block_medians: Vec<f64> = latencies.chunks(block).filter_map(median).collect();
+            let median = |v: &[f64]| median(v).unwrap_or(f64::NAN);
             let _ = writeln!(
                 out,
                 "{} method={} file={file} seen={}/{} lost={lost} median_latency_ns={:.0} block_median_latency_ns={:.0} median_applied_ns={:.0}",
