@@ -169,7 +169,8 @@ impl From<&BenchArgs> for BenchOptions {
 }
 
 /// How the self-test's attach methods take turns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SelftestMode {
     /// One method at a time, in blocks that rotate through the methods (A B C A B C …), so that
     /// a drifting machine — an emulated one drifts a lot — weighs on every method alike: each

@@ -41,11 +41,18 @@ pub fn ascending(values: impl IntoIterator<Item = f64>) -> Vec<f64> {
     sorted
 }
 
+/// The median of a sample in any order; `None` for an empty one, where there is no median to
+/// report and none is made up.
+pub fn median(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| percentile(&ascending(values.iter().copied()), 50.0))
+}
+
 /// Modified Z-scores, `0.6745 (x − median) / MAD`; all zero when the MAD is zero.
 pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
-    let median = percentile(&ascending(values.iter().copied()), 50.0);
-    let mad = percentile(&ascending(values.iter().map(|v| (v - median).abs())), 50.0);
-    values.iter().map(|v| if mad > 0.0 { 0.6745 * (v - median) / mad } else { 0.0 }).collect()
+    let Some(centre) = median(values) else { return Vec::new() };
+    let deviations: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
+    let mad = median(&deviations).unwrap_or(0.0);
+    values.iter().map(|v| if mad > 0.0 { 0.6745 * (v - centre) / mad } else { 0.0 }).collect()
 }
 
 /// A 95 % confidence interval for the median: the 2.5th and 97.5th percentiles of the medians
@@ -101,6 +108,13 @@ mod tests {
         let thousand: Vec<f64> = (1..=1000).map(f64::from).collect();
         assert!((percentile(&thousand, 99.0) - 990.01).abs() < 1e-9);
         assert!((percentile(&thousand, 99.9) - 999.001).abs() < 1e-9);
+    }
+
+    #[test]
+    fn median_of_an_unsorted_sample() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
     }
 
     #[test]
