@@ -2,8 +2,6 @@
 
 use serde::Serialize;
 
-use crate::rng::Rng;
-
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Summary {
     pub n: usize,
@@ -23,9 +21,9 @@ pub struct Summary {
 
 /// Iglewicz and Hoaglin's threshold for the modified Z-score (as hyperfine uses).
 pub const OUTLIER_Z: f64 = 3.5;
-const BOOTSTRAP_RESAMPLES: usize = 2000;
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 /// The bootstrap is seeded so that the same sample always gives the same interval.
-const BOOTSTRAP_SEED: u64 = 0x5eed;
+pub const BOOTSTRAP_SEED: u64 = 0x5eed;
 
 /// The `p`-th percentile (0–100) of sorted values, interpolating linearly between the closest
 /// ranks (the definition NumPy and R use by default).
@@ -50,19 +48,45 @@ pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
 /// A 95 % confidence interval for the median: the 2.5th and 97.5th percentiles of the medians
 /// of resamples drawn with replacement.
 pub fn bootstrap_median_ci(sorted: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
-    let mut rng = Rng::new(seed);
-    let mut resample = vec![0.0; sorted.len()];
-    let mut medians: Vec<f64> = (0..resamples)
-        .map(|_| {
-            for slot in resample.iter_mut() {
-                *slot = sorted[rng.below(sorted.len())];
-            }
-            resample.sort_by(f64::total_cmp);
-            percentile(&resample, 50.0)
-        })
-        .collect();
-    medians.sort_by(f64::total_cmp);
-    [percentile(&medians, 2.5), percentile(&medians, 97.5)]
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut sample = Resampled::of(sorted);
+    central_95((0..resamples).map(|_| sample.median(&mut rng)).collect())
+}
+
+/// A 95 % confidence interval for the change of the median from `base` to `new` (new − base):
+/// the 2.5th and 97.5th percentiles of the differences of the medians of resamples, each sample
+/// resampled on its own, as two runs are independent.
+pub fn bootstrap_median_change_ci(base: &[f64], new: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut base, mut new) = (Resampled::of(base), Resampled::of(new));
+    central_95((0..resamples).map(|_| new.median(&mut rng) - base.median(&mut rng)).collect())
+}
+
+/// A sample and the buffer its resamples are drawn into, so a bootstrap allocates once.
+struct Resampled<'a> {
+    sample: &'a [f64],
+    drawn: Vec<f64>,
+}
+
+impl<'a> Resampled<'a> {
+    fn of(sample: &'a [f64]) -> Resampled<'a> {
+        Resampled { sample, drawn: vec![0.0; sample.len()] }
+    }
+
+    /// The median of a fresh resample, drawn with replacement.
+    fn median(&mut self, rng: &mut fastrand::Rng) -> f64 {
+        for slot in self.drawn.iter_mut() {
+            *slot = self.sample[rng.usize(..self.sample.len())];
+        }
+        self.drawn.sort_by(f64::total_cmp);
+        percentile(&self.drawn, 50.0)
+    }
+}
+
+/// The 2.5th and 97.5th percentiles of bootstrap statistics.
+fn central_95(mut statistics: Vec<f64>) -> [f64; 2] {
+    statistics.sort_by(f64::total_cmp);
+    [percentile(&statistics, 2.5), percentile(&statistics, 97.5)]
 }
 
 /// `None` for an empty sample: there is nothing to summarise, and no number is made up.
@@ -135,9 +159,9 @@ mod tests {
 
     #[test]
     fn bootstrap_interval_brackets_the_median_and_narrows_with_n() {
-        let mut rng = Rng::new(9);
-        let sample = |n: usize, rng: &mut Rng| {
-            let mut v: Vec<f64> = (0..n).map(|_| 100.0 + (rng.below(1000) as f64) / 10.0).collect();
+        let mut rng = fastrand::Rng::with_seed(9);
+        let sample = |n: usize, rng: &mut fastrand::Rng| {
+            let mut v: Vec<f64> = (0..n).map(|_| 100.0 + f64::from(rng.u32(..1000)) / 10.0).collect();
             v.sort_by(f64::total_cmp);
             v
         };
@@ -149,5 +173,17 @@ mod tests {
         assert!(lo_s <= median && median <= hi_s);
         assert!(hi_l - lo_l < (hi_s - lo_s) / 3.0, "[{lo_l}, {hi_l}] vs [{lo_s}, {hi_s}]");
         assert_eq!(bootstrap_median_ci(&small, 1000, 1), [lo_s, hi_s], "seeded: reproducible");
+    }
+
+    #[test]
+    fn change_interval_brackets_the_change_and_excludes_zero_only_for_a_shift() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut sample = |shift: f64| -> Vec<f64> { (0..200).map(|_| shift + f64::from(rng.u32(..1000))).collect() };
+        let (base, same, shifted) = (sample(0.0), sample(0.0), sample(300.0));
+        let [lo, hi] = bootstrap_median_change_ci(&base, &same, 1000, 1);
+        assert!(lo < 0.0 && 0.0 < hi, "same distribution: [{lo}, {hi}]");
+        let [lo, hi] = bootstrap_median_change_ci(&base, &shifted, 1000, 1);
+        assert!(100.0 < lo && hi < 500.0, "shifted by 300: [{lo}, {hi}]");
+        assert_eq!(bootstrap_median_change_ci(&base, &shifted, 1000, 1), [lo, hi], "seeded: reproducible");
     }
 }
