@@ -36,6 +36,9 @@ pub enum Command {
     },
     /// Build cgbench's target image from docker/ if it is missing (no registry needed) and print its tag.
     Image,
+    /// Compare two `compare --json` reports: how each route's median latency changed, with a 95 %
+    /// confidence interval; exit 1 if any regressed.
+    Diff(DiffArgs),
     /// What cgbench itself costs: probe overhead, filtering, start-up, memory (cargo xtask bench).
     #[command(hide = true)]
     Bench(BenchArgs),
@@ -46,6 +49,25 @@ pub enum Command {
     /// `--value` every time (a harmless one, for a storm on a live container's cgroup).
     #[command(hide = true)]
     Storm(StormArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The report to compare against, written by `cgbench compare --json`.
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+    /// The report of the change.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// The smallest change of a median that counts, as a percentage of the base median.
+    #[arg(long, default_value = "5%", value_name = "PERCENT")]
+    pub threshold: String,
+    /// Also write the comparison as a Markdown table, for a pull-request comment.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Compare runs made on a different kernel, cgroup layout, Docker cgroup driver or probe method.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -10,10 +10,10 @@ use std::{
 
 use cgbench::{
     cli::{Cli, Command},
-    dev, doctor,
-    error::{self, DoctorFailed},
+    dev, diff, doctor,
+    error::{self, FailedCheck},
     host::docker::DockerHost,
-    options::{BenchOptions, CompareOptions, SelftestOptions},
+    options::{BenchOptions, CompareOptions, DiffOptions, SelftestOptions},
     run,
 };
 use clap::Parser as _;
@@ -73,7 +73,12 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             } else {
                 print!("{}", doctor::render(&checks));
             }
-            anyhow::ensure!(doctor::can_compare(&checks), DoctorFailed);
+            anyhow::ensure!(doctor::can_compare(&checks), FailedCheck("a doctor check failed"));
+            Ok(())
+        }
+        Command::Diff(args) => {
+            let diff = diff::run(&DiffOptions::from_args(&args)?)?;
+            anyhow::ensure!(diff.regressions() == 0, FailedCheck("a median regressed"));
             Ok(())
         }
         Command::Image => {
