@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 
 use crate::{kernel::AttachMethod, trial::Route};
 
@@ -39,6 +40,14 @@ pub enum Command {
     /// Compare two `compare --json` reports: how each route's median latency changed, with a 95 %
     /// confidence interval; exit 1 if any regressed.
     Diff(DiffArgs),
+    /// Print the shell completion script for cgbench.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page, cgbench.1 (for packaging).
+    #[command(hide = true)]
+    Manpage,
     /// What cgbench itself costs: probe overhead, filtering, start-up, memory (cargo xtask bench).
     #[command(hide = true)]
     Bench(BenchArgs),
@@ -197,4 +206,38 @@ pub struct CompareArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// The completion script of `shell`, as `cgbench completions` prints it.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "cgbench", &mut script);
+    script
+}
+
+/// The manual page in roff, as `cgbench manpage` prints it.
+pub fn manpage() -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_scripts_know_the_commands() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let script = String::from_utf8(completions(shell)).unwrap();
+            assert!(script.contains("compare") && script.contains("diff"), "{shell}: {script}");
+        }
+    }
+
+    #[test]
+    fn manpage_is_roff_naming_the_commands() {
+        let page = String::from_utf8(manpage().unwrap()).unwrap();
+        assert!(page.starts_with(".ie"), "{page}");
+        assert!(page.contains("cgbench") && page.contains("diff"), "{page}");
+    }
 }

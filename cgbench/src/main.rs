@@ -1,6 +1,7 @@
 //! Parses the command line, runs the command, turns the outcome into an exit code.
 
 use std::{
+    io::Write as _,
     process::ExitCode,
     sync::{
         Arc,
@@ -9,7 +10,7 @@ use std::{
 };
 
 use cgbench::{
-    cli::{Cli, Command},
+    cli::{self, Cli, Command},
     dev, diff, doctor,
     error::{self, FailedCheck},
     host::docker::DockerHost,
@@ -81,6 +82,8 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             anyhow::ensure!(diff.regressions() == 0, FailedCheck("a median regressed"));
             Ok(())
         }
+        Command::Completions { shell } => Ok(std::io::stdout().write_all(&cli::completions(shell))?),
+        Command::Manpage => Ok(std::io::stdout().write_all(&cli::manpage()?)?),
         Command::Image => {
             let docker = DockerHost::connect().await?;
             println!("{}", docker.ensure_image(None).await?);
