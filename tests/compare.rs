@@ -50,6 +50,7 @@ fn all_routes_pair_with_ordered_stages_and_every_export_is_written() {
     assert!(table.contains("where the time goes"), "{table}");
 
     let report: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    common::schema::assert_valid(&report);
     assert_eq!(report["schema_version"], 2);
     assert_eq!(report["trials"].as_array().unwrap().len(), 80, "20 iterations × 4 routes, warm-up excluded");
     assert_eq!(

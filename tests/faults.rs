@@ -66,6 +66,7 @@ impl Run {
         let errors = self.stderr.map(Result::unwrap).filter(|l| !l.starts_with("cgbench: ")).collect();
         let out = self.child.wait_with_output().unwrap();
         let report = serde_json::from_str(&fs::read_to_string(&self.json).unwrap()).unwrap();
+        common::schema::assert_valid(&report);
         fs::remove_file(&self.json).unwrap();
         Ended { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), errors, report }
     }

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 
 use crate::{kernel::AttachMethod, trial::Route};
 
@@ -44,6 +45,17 @@ pub enum Command {
     },
     /// Build cgbench's target image from docker/ if it is missing (no registry needed) and print its tag.
     Image,
+    /// Compare two `compare --json` reports: how each route's median latency changed, with a 95 %
+    /// confidence interval; exit 1 if any regressed.
+    Diff(DiffArgs),
+    /// Print the shell completion script for cgbench.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page, cgbench.1 (for packaging).
+    #[command(hide = true)]
+    Manpage,
     /// What cgbench itself costs: probe overhead, filtering, start-up, memory (cargo xtask bench).
     #[command(hide = true)]
     Bench(BenchArgs),
@@ -54,6 +66,25 @@ pub enum Command {
     /// `--value` every time (a harmless one, for a storm on a live container's cgroup).
     #[command(hide = true)]
     Storm(StormArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The report to compare against, written by `cgbench compare --json`.
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+    /// The report of the change.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// The smallest change of a median that counts, as a percentage of the base median.
+    #[arg(long, default_value = "5%", value_name = "PERCENT")]
+    pub threshold: String,
+    /// Also write the comparison as a Markdown table, for a pull-request comment.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Compare runs made on a different kernel, cgroup layout, Docker cgroup driver or probe method.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -183,4 +214,38 @@ pub struct CompareArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// The completion script of `shell`, as `cgbench completions` prints it.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "cgbench", &mut script);
+    script
+}
+
+/// The manual page in roff, as `cgbench manpage` prints it.
+pub fn manpage() -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_scripts_know_the_commands() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let script = String::from_utf8(completions(shell)).unwrap();
+            assert!(script.contains("compare") && script.contains("diff"), "{shell}: {script}");
+        }
+    }
+
+    #[test]
+    fn manpage_is_roff_naming_the_commands() {
+        let page = String::from_utf8(manpage().unwrap()).unwrap();
+        assert!(page.starts_with(".ie"), "{page}");
+        assert!(page.contains("cgbench") && page.contains("diff"), "{page}");
+    }
 }

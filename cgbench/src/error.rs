@@ -1,5 +1,5 @@
-//! The errors that decide the exit code: 0 success, 1 a failed run, 2 bad usage, 130
-//! interrupted (after cleaning up).
+//! The errors that decide the exit code: 0 success, 1 a failed run (or a failed check: a doctor
+//! check, a regression found by `diff`), 2 bad usage, 130 interrupted (after cleaning up).
 
 use std::process::ExitCode;
 
@@ -27,24 +27,25 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// `doctor` found a failing check; it has printed them, so nothing more is said.
+/// The command has printed what it found, and what it found fails it (a `doctor` check, a
+/// regression in `diff`): exit 1 without saying it again.
 #[derive(Debug)]
-pub struct DoctorFailed;
+pub struct FailedCheck(pub &'static str);
 
-impl std::fmt::Display for DoctorFailed {
+impl std::fmt::Display for FailedCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a doctor check failed")
+        f.write_str(self.0)
     }
 }
 
-impl std::error::Error for DoctorFailed {}
+impl std::error::Error for FailedCheck {}
 
 /// Says what went wrong on stderr, in one line, and gives the exit code that goes with it.
 pub fn report(e: &anyhow::Error) -> ExitCode {
     if e.is::<Interrupted>() {
         eprintln!("{e}");
         ExitCode::from(130)
-    } else if e.is::<DoctorFailed>() {
+    } else if e.is::<FailedCheck>() {
         ExitCode::FAILURE
     } else if e.is::<Usage>() {
         eprintln!("error: {e}");

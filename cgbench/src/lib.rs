@@ -10,8 +10,8 @@
 //!    touches the machine.
 //! 3. `analysis`: pairing, stages, statistics, summary. Pure; it reads kernel events.
 //! 4. `report`: renderers of an analysis, one file per format.
-//! 5. `run` (`compare`'s orchestration, its session and routes), `doctor`, `dev` (bench,
-//!    selftest, storm): the commands.
+//! 5. `run` (`compare`'s orchestration, its session and routes), `doctor`, `diff` (two reports
+//!    compared), `dev` (bench, selftest, storm): the commands.
 //! 6. `cli` → `options` → the command, `error` for exit codes, `diagnostics` for `-v`; `main.rs`
 //!    only wires them.
 
@@ -27,6 +27,7 @@ pub mod analysis;
 pub mod report;
 
 pub mod dev;
+pub mod diff;
 pub mod doctor;
 pub mod recovery;
 pub mod run;

@@ -1,6 +1,7 @@
 //! Parses the command line, runs the command, turns the outcome into an exit code.
 
 use std::{
+    io::Write as _,
     process::ExitCode,
     sync::{
         Arc,
@@ -9,11 +10,11 @@ use std::{
 };
 
 use cgbench::{
-    cli::{Cli, Command},
-    dev, doctor,
-    error::{self, DoctorFailed},
+    cli::{self, Cli, Command},
+    dev, diff, doctor,
+    error::{self, FailedCheck},
     host::docker::DockerHost,
-    options::{BenchOptions, CompareOptions, SelftestOptions},
+    options::{BenchOptions, CompareOptions, DiffOptions, SelftestOptions},
     recovery, run,
 };
 use clap::Parser as _;
@@ -73,10 +74,17 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             } else {
                 print!("{}", doctor::render(&checks));
             }
-            anyhow::ensure!(doctor::can_compare(&checks), DoctorFailed);
+            anyhow::ensure!(doctor::can_compare(&checks), FailedCheck("a doctor check failed"));
             Ok(())
         }
         Command::Cleanup { dry_run } => recovery::cleanup(dry_run).await,
+        Command::Diff(args) => {
+            let diff = diff::run(&DiffOptions::from_args(&args)?)?;
+            anyhow::ensure!(diff.regressions() == 0, FailedCheck("a median regressed"));
+            Ok(())
+        }
+        Command::Completions { shell } => Ok(std::io::stdout().write_all(&cli::completions(shell))?),
+        Command::Manpage => Ok(std::io::stdout().write_all(&cli::manpage()?)?),
         Command::Image => {
             let docker = DockerHost::connect().await?;
             println!("{}", docker.ensure_image(None).await?);

@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::ensure;
 
 use crate::{
-    cli::{BenchArgs, CompareArgs, SelftestArgs},
+    cli::{BenchArgs, CompareArgs, DiffArgs, SelftestArgs},
     error::Usage,
     host::system::monotonic_ns,
     kernel::AttachMethod,
@@ -142,6 +142,42 @@ fn check_writable(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
         std::fs::remove_file(path)?;
     }
     Ok(())
+}
+
+/// `cgbench diff`: two reports and what counts as a change between them.
+#[derive(Clone, Debug)]
+pub struct DiffOptions {
+    pub base: PathBuf,
+    pub new: PathBuf,
+    /// The smallest change of a median that counts, in percent of the base median.
+    pub threshold_percent: f64,
+    pub markdown: Option<PathBuf>,
+    /// Compare runs whose environments differ.
+    pub force: bool,
+}
+
+impl DiffOptions {
+    pub fn from_args(args: &DiffArgs) -> Result<DiffOptions, Usage> {
+        Self::parse(args).map_err(Usage)
+    }
+
+    fn parse(args: &DiffArgs) -> anyhow::Result<DiffOptions> {
+        let percent = args.threshold.trim().trim_end_matches('%').trim();
+        let threshold_percent =
+            percent.parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| {
+                anyhow::anyhow!("--threshold `{}` is not a percentage: use one such as 5% or 2.5", args.threshold)
+            })?;
+        if let Some(path) = &args.markdown {
+            check_writable("markdown", path)?;
+        }
+        Ok(DiffOptions {
+            base: args.base.clone(),
+            new: args.new.clone(),
+            threshold_percent,
+            markdown: args.markdown.clone(),
+            force: args.force,
+        })
+    }
 }
 
 /// `cgbench bench`: what the instrument itself costs.

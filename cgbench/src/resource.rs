@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::{format_bytes, format_cpus};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Resource {
     Memory,

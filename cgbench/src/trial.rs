@@ -2,12 +2,12 @@
 //! the report share. Pure data; nothing here touches the host.
 
 use probe_common::CgroupKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::resource::Limit;
 
 /// How a limit change reaches the kernel. Each route is one file in `run/routes/`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Route {
     /// The `docker` CLI: CLI → dockerd → containerd → shim → runc → cgroup file.

@@ -11,6 +11,8 @@ use std::{
 
 use cgbench::resource::Limit;
 
+pub mod schema;
+
 pub const CGBENCH: &str = env!("CARGO_BIN_EXE_cgbench");
 
 pub fn cgbench(args: &[&str]) -> Output {

@@ -21,9 +21,9 @@ pub struct Summary {
 
 /// Iglewicz and Hoaglin's threshold for the modified Z-score (as hyperfine uses).
 pub const OUTLIER_Z: f64 = 3.5;
-const BOOTSTRAP_RESAMPLES: usize = 2000;
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 /// The bootstrap is seeded so that the same sample always gives the same interval.
-const BOOTSTRAP_SEED: u64 = 0x5eed;
+pub const BOOTSTRAP_SEED: u64 = 0x5eed;
 
 /// The `p`-th percentile (0–100) of sorted values, interpolating linearly between the closest
 /// ranks (the definition NumPy and R use by default).
@@ -59,15 +59,44 @@ pub fn modified_z_scores(values: &[f64]) -> Vec<f64> {
 /// of resamples drawn with replacement.
 pub fn bootstrap_median_ci(sorted: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut resample = vec![0.0; sorted.len()];
-    let medians = ascending((0..resamples).map(|_| {
-        for slot in resample.iter_mut() {
-            *slot = sorted[rng.usize(..sorted.len())];
+    let mut sample = Resampled::of(sorted);
+    central_95((0..resamples).map(|_| sample.median(&mut rng)).collect())
+}
+
+/// A 95 % confidence interval for the change of the median from `base` to `new` (new − base):
+/// the 2.5th and 97.5th percentiles of the differences of the medians of resamples, each sample
+/// resampled on its own, as two runs are independent.
+pub fn bootstrap_median_change_ci(base: &[f64], new: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut base, mut new) = (Resampled::of(base), Resampled::of(new));
+    central_95((0..resamples).map(|_| new.median(&mut rng) - base.median(&mut rng)).collect())
+}
+
+/// A sample and the buffer its resamples are drawn into, so a bootstrap allocates once.
+struct Resampled<'a> {
+    sample: &'a [f64],
+    drawn: Vec<f64>,
+}
+
+impl<'a> Resampled<'a> {
+    fn of(sample: &'a [f64]) -> Resampled<'a> {
+        Resampled { sample, drawn: vec![0.0; sample.len()] }
+    }
+
+    /// The median of a fresh resample, drawn with replacement.
+    fn median(&mut self, rng: &mut fastrand::Rng) -> f64 {
+        for slot in self.drawn.iter_mut() {
+            *slot = self.sample[rng.usize(..self.sample.len())];
         }
-        resample.sort_by(f64::total_cmp);
-        percentile(&resample, 50.0)
-    }));
-    [percentile(&medians, 2.5), percentile(&medians, 97.5)]
+        self.drawn.sort_by(f64::total_cmp);
+        percentile(&self.drawn, 50.0)
+    }
+}
+
+/// The 2.5th and 97.5th percentiles of bootstrap statistics.
+fn central_95(statistics: Vec<f64>) -> [f64; 2] {
+    let statistics = ascending(statistics);
+    [percentile(&statistics, 2.5), percentile(&statistics, 97.5)]
 }
 
 /// `None` for an empty sample: there is nothing to summarise, and no number is made up.
@@ -157,5 +186,17 @@ mod tests {
         assert!(lo_s <= median && median <= hi_s);
         assert!(hi_l - lo_l < (hi_s - lo_s) / 3.0, "[{lo_l}, {hi_l}] vs [{lo_s}, {hi_s}]");
         assert_eq!(bootstrap_median_ci(&small, 1000, 1), [lo_s, hi_s], "seeded: reproducible");
+    }
+
+    #[test]
+    fn change_interval_brackets_the_change_and_excludes_zero_only_for_a_shift() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut sample = |shift: f64| -> Vec<f64> { (0..200).map(|_| shift + f64::from(rng.u32(..1000))).collect() };
+        let (base, same, shifted) = (sample(0.0), sample(0.0), sample(300.0));
+        let [lo, hi] = bootstrap_median_change_ci(&base, &same, 1000, 1);
+        assert!(lo < 0.0 && 0.0 < hi, "same distribution: [{lo}, {hi}]");
+        let [lo, hi] = bootstrap_median_change_ci(&base, &shifted, 1000, 1);
+        assert!(100.0 < lo && hi < 500.0, "shifted by 300: [{lo}, {hi}]");
+        assert_eq!(bootstrap_median_change_ci(&base, &shifted, 1000, 1), [lo, hi], "seeded: reproducible");
     }
 }

@@ -35,5 +35,27 @@ mod tests {
         assert_eq!(v["trials"].as_array().unwrap().len(), 12);
         assert_eq!(v["trials"][0]["outcome"]["latency_ns"], 31_200_000);
         assert_eq!(v["honesty"]["unpaired_trials"], 1);
+        super::super::schema::assert_valid(&v);
+    }
+
+    #[test]
+    fn the_schema_catches_drift() {
+        let mut bytes = Vec::new();
+        write(&super::super::fixtures::report(), &mut bytes).unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let drifted = |change: fn(&mut serde_json::Value)| {
+            let mut v = report.clone();
+            change(&mut v);
+            super::super::schema::violations(&v)
+        };
+        assert!(drifted(|_| ()).is_empty());
+        let missing = drifted(|v| _ = v["environment"].as_object_mut().unwrap().remove("kernel"));
+        assert!(missing[0].starts_with("/environment: "), "{missing:?}");
+        let added = drifted(|v| v["groups"][0]["summary"]["p95_ns"] = 1.0.into());
+        assert!(added[0].starts_with("/groups/0/summary: "), "{added:?}");
+        let renamed = drifted(|v| v["trials"][0]["route"] = "docker".into());
+        assert!(renamed[0].starts_with("/trials/0/route: "), "{renamed:?}");
+        let retyped = drifted(|v| v["trials"][0]["outcome"]["latency_ns"] = "31 ms".into());
+        assert!(retyped[0].starts_with("/trials/0/outcome: "), "{retyped:?}");
     }
 }

@@ -7,6 +7,10 @@ mod markdown;
 mod svg;
 mod table;
 
+#[cfg(test)]
+#[path = "../../../tests/common/schema.rs"]
+pub mod schema;
+
 pub use json::SCHEMA_VERSION;
 use serde::Serialize;
 
