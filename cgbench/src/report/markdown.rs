@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::Report;
+use super::{Group, Report};
 use crate::units::format_ns;
 
 pub fn render(r: &Report) -> String {
@@ -28,32 +28,7 @@ pub fn render(r: &Report) -> String {
     );
     out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for g in &r.groups {
-        let stats = match &g.summary {
-            Some(s) => format!(
-                "{} | {} ± {} | {} [{}, {}] | {} | {} | {} | {} | {}",
-                s.n,
-                format_ns(s.mean_ns),
-                format_ns(s.stddev_ns),
-                format_ns(s.median_ns),
-                format_ns(s.median_ci95_ns[0]),
-                format_ns(s.median_ci95_ns[1]),
-                format_ns(s.p90_ns),
-                format_ns(s.p99_ns),
-                format_ns(s.p999_ns),
-                format_ns(s.min_ns),
-                format_ns(s.max_ns)
-            ),
-            None => "0 | | | | | | | |".to_owned(),
-        };
-        let daemon = g.daemon_summary.map(|d| format_ns(d.median_ns)).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {stats} | {} | {} | {daemon} |",
-            g.route.label(),
-            g.resource,
-            g.unpaired,
-            g.failed
-        );
+        let _ = writeln!(out, "{}", summary_row(g));
     }
     out.push_str(
         "\n### Where the time goes\n\n| route | resource | stage | n | median | p99 |\n|---|---|---|--:|--:|--:|\n",
@@ -74,6 +49,29 @@ pub fn render(r: &Report) -> String {
         h.lost_events, h.unpaired_trials, h.failed_trials, h.out_of_order_trials
     );
     out
+}
+
+/// A group's line of the summary table.
+fn summary_row(g: &Group) -> String {
+    let stats = match &g.summary {
+        Some(s) => format!(
+            "{} | {} ± {} | {} [{}, {}] | {} | {} | {} | {} | {}",
+            s.n,
+            format_ns(s.mean_ns),
+            format_ns(s.stddev_ns),
+            format_ns(s.median_ns),
+            format_ns(s.median_ci95_ns[0]),
+            format_ns(s.median_ci95_ns[1]),
+            format_ns(s.p90_ns),
+            format_ns(s.p99_ns),
+            format_ns(s.p999_ns),
+            format_ns(s.min_ns),
+            format_ns(s.max_ns)
+        ),
+        None => "0 | | | | | | | |".to_owned(),
+    };
+    let daemon = g.daemon_summary.map(|d| format_ns(d.median_ns)).unwrap_or_default();
+    format!("| {} | {} | {stats} | {} | {} | {daemon} |", g.route.label(), g.resource, g.unpaired, g.failed)
 }
 
 #[cfg(test)]

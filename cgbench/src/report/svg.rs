@@ -73,6 +73,16 @@ pub fn render(r: &Report) -> String {
         escape(&format!("{} · {} iterations", r.environment.headline(), r.config.iterations))
     );
 
+    cdf(&mut s, r, plot_width);
+    stage_bars(&mut s, &docker_groups, bars_top, plot_width);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The latency CDF of every group, on a log-scale time axis, with its legend. Long, because
+/// the grid and the curves share the two axis transforms (`x`, `y`), closures over the decade
+/// range: split, they would have to be passed around for no gain in reading.
+fn cdf(s: &mut String, r: &Report, plot_width: f64) {
     let all: Vec<f64> = r.groups.iter().flat_map(|g| latencies(r, g)).filter(|&v| v > 0.0).collect();
     if let (Some(lo), Some(hi)) = (all.iter().copied().reduce(f64::min), all.iter().copied().reduce(f64::max)) {
         let (lo_dec, hi_dec) = (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0));
@@ -148,8 +158,10 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+}
 
-    // Stage breakdown: stacked medians, each bar scaled to its own total.
+/// The stage breakdown of the docker routes: stacked medians, each bar scaled to its own total.
+fn stage_bars(s: &mut String, docker_groups: &[&Group], bars_top: f64, plot_width: f64) {
     let _ = writeln!(
         s,
         r#"<text x="{LEFT}" y="{:.1}" font-size="15" font-weight="bold">Where docker's time goes: stage medians (each bar to its own total)</text>"#,
@@ -204,8 +216,6 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    s.push_str("</svg>\n");
-    s
 }
 
 #[cfg(test)]

@@ -33,6 +33,16 @@ pub fn render(r: &Report) -> String {
         }
     }
     out.push('\n');
+    footer(&mut out, r);
+    let _ = writeln!(
+        out,
+        "span: the caller starts (docker CLI spawned, API call made, cgbench writes) → the kernel has applied the limit"
+    );
+    out
+}
+
+/// After the tables: the daemon's span, the speed-ups, the checks and any noise warning.
+fn footer(out: &mut String, r: &Report) {
     let daemon: Vec<String> = r
         .groups
         .iter()
@@ -70,11 +80,6 @@ pub fn render(r: &Report) -> String {
             list.join(", ")
         );
     }
-    let _ = writeln!(
-        out,
-        "span: the caller starts (docker CLI spawned, API call made, cgbench writes) → the kernel has applied the limit"
-    );
-    out
 }
 
 fn row(g: &Group) -> String {

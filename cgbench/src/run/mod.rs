@@ -24,12 +24,16 @@ use crate::{
         journal::{Change, Journal, Owner},
         system::{ensure_root, kernel_release, monotonic_ns},
     },
-    kernel::{Probes, Watch, attach, events, probes},
+    kernel::{
+        AttachMethod, Probes, Watch, attach,
+        events::{self, KernelEvent},
+        probes,
+    },
     options::CompareOptions,
     recovery,
     report::{Environment, Report, RunConfig},
     resource::Limit,
-    trial::Route,
+    trial::{ExecutedTrial, Route},
 };
 
 /// Runs the trials, prints the table and writes the files asked for. A fault that ended the
@@ -61,15 +65,19 @@ pub async fn compare(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result
     Ok(())
 }
 
-/// The report of what was measured, and the error that ended the trials early, if one did (the
-/// report then covers the trials before it and says so).
-async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Report, Option<anyhow::Error>)> {
-    ensure_root()?;
-    let mut journal = Journal::open(Owner::this_process()?)?;
-    let tracefs = probes::tracefs_to_mount().map(|target| Change::Mount { target: target.to_owned() });
-    if let Some(mount) = &tracefs {
-        journal.record(mount.clone())?;
-    }
+/// What a run learns about the host before it changes anything: a refusal here costs nothing.
+struct Preflight {
+    host: Host,
+    method: AttachMethod,
+    docker: DockerHost,
+    dockerds: Vec<u32>,
+    /// cgbench itself, and under systemd's cgroup driver pid 1 too: systemd applies the unit
+    /// properties runc asks for over D-Bus, and writes first.
+    writers: Vec<u32>,
+    cli_version: String,
+}
+
+async fn preflight(opts: &CompareOptions) -> anyhow::Result<Preflight> {
     let host = Host::detect()?;
     let method = attach::choose(opts.attach)?;
     let docker = DockerHost::connect().await?;
@@ -85,70 +93,106 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     } else {
         "not used".to_owned()
     };
-    for line in recovery::recover(Some(&docker), false).await.lines {
+    let own = std::process::id();
+    let writers = if docker.cgroup_driver == "systemd" { vec![own, 1] } else { vec![own] };
+    Ok(Preflight { host, method, docker, dockerds, writers, cli_version })
+}
+
+/// The report of what was measured, and the error that ended the trials early, if one did (the
+/// report then covers the trials before it and says so).
+async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Report, Option<anyhow::Error>)> {
+    ensure_root()?;
+    let mut journal = Journal::open(Owner::this_process()?)?;
+    let tracefs = probes::tracefs_to_mount().map(|target| Change::Mount { target: target.to_owned() });
+    if let Some(mount) = &tracefs {
+        journal.record(mount.clone())?;
+    }
+    let pre = preflight(opts).await?;
+    for line in recovery::recover(Some(&pre.docker), false).await.lines {
         eprintln!("cgbench: {line}");
     }
-    let subject = Subject::find(&docker, opts).await?;
+    let subject = Subject::find(&pre.docker, opts).await?;
 
-    // Probes first: a kernel that refuses them must not cost a container. systemd applies the
-    // unit properties runc asks for over D-Bus under its cgroup driver: it writes first.
-    let own = std::process::id();
-    let writers: &[u32] = if docker.cgroup_driver == "systemd" { &[own, 1] } else { &[own] };
+    // Probes first: a kernel that refuses them must not cost a container.
     let load_start = monotonic_ns();
-    let mut probes =
-        Probes::watching(method, &Watch { writers, writer_comms: &["runc"], dockerds: &dockerds, cgroups: &[] })?;
+    let mut probes = Probes::watching(pre.method, &watch_daemon(&pre))?;
     let probe_load_ns = monotonic_ns() - load_start;
     if let Some(mount) = tracefs.filter(|_| !probes.mounted_tracefs()) {
         // Another run mounted it in the meantime: it is that run's to undo.
         journal.undone(&mount)?;
     }
-    tracing::debug!(method = method.name(), probe_load_ns, ?dockerds, ?writers, "probes attached");
-    let running = subject.start(&docker, opts, &mut journal).await?;
-    let container = &running.container;
+    let running = subject.start(&pre.docker, opts, &mut journal).await?;
 
     // A panic in the trials must not skip the cleanup below: it is caught, the host is restored,
     // and the panic resumes afterwards.
-    let measured = AssertUnwindSafe(trials_in_session(&docker, &host, &running, &mut probes, &mut journal, opts, stop))
-        .catch_unwind()
-        .await;
-    let removed = match opts.container {
-        Some(_) => Ok(()),
-        None => docker
-            .remove_container(&container.id)
-            .await
-            .and_then(|()| journal.undone(&Change::Container { name: session::own_container_name(journal.owner()) })),
-    };
+    let measured =
+        AssertUnwindSafe(trials_in_session(&pre, &running, &mut probes, &mut journal, opts, stop)).catch_unwind().await;
+    let removed =
+        match opts.container {
+            Some(_) => Ok(()),
+            None => pre.docker.remove_container(&running.container.id).await.and_then(|()| {
+                journal.undone(&Change::Container { name: session::own_container_name(journal.owner()) })
+            }),
+        };
     let lost_events = probes.lost();
     drop(probes);
-    let (Collected { trials, events, ended_early }, restored) =
-        match measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
-            Ok(measured) => measured,
-            Err(cause) => {
-                return Err(match removed {
-                    Ok(()) => cause,
-                    Err(removing) => cleanup_failed(removing, cause),
-                });
-            }
-        };
+    let (collected, restored) = match measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+        Ok(measured) => measured,
+        Err(cause) => {
+            return Err(match removed {
+                Ok(()) => cause,
+                Err(removing) => cleanup_failed(removing, cause),
+            });
+        }
+    };
     let cleaned = match (restored, removed) {
         (Err(restoring), Err(removing)) => Err(anyhow!("{removing:#}; {restoring:#}")),
         (restored, removed) => restored.and(removed),
     };
+    let ended_early = collected.ended_early;
+    let mut report = report_of(&pre, &running, opts, collected.trials, collected.events, lost_events?, probe_load_ns)?;
+    report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
+    let error = match (ended_early, cleaned) {
+        (cause, Ok(())) => cause,
+        (None, Err(cleanup)) => Some(cleanup),
+        (Some(cause), Err(cleanup)) => Some(cleanup_failed(cleanup, cause)),
+    };
+    Ok((report, error))
+}
 
-    let actors = Actors { own_tgid: own, container_id: &container.id };
+/// Whose requests and writes the probes report before the container exists: dockerd's
+/// requests, the writers' and every runc's writes.
+fn watch_daemon(pre: &Preflight) -> Watch<'_> {
+    tracing::debug!(method = pre.method.name(), dockerds = ?pre.dockerds, writers = ?pre.writers, "attaching probes");
+    Watch { writers: &pre.writers, writer_comms: &["runc"], dockerds: &pre.dockerds, cgroups: &[] }
+}
+
+/// The paired, summarised run with the environment it was measured in.
+fn report_of(
+    pre: &Preflight,
+    running: &Running,
+    opts: &CompareOptions,
+    trials: Vec<ExecutedTrial>,
+    events: Vec<KernelEvent>,
+    lost_events: u64,
+    probe_load_ns: u64,
+) -> anyhow::Result<Report> {
+    let container = &running.container;
+    let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
     let kept_events = if opts.keep_events() { events.clone() } else { Vec::new() };
     let results = analysis::pair(trials, events::join_split_requests(events), &actors);
     let results = results.into_iter().filter(|r| !r.trial.planned.warmup).collect();
+    let layout = pre.host.layout();
     let environment = Environment {
         cgbench_version: env!("CARGO_PKG_VERSION").into(),
         kernel: kernel_release(),
-        cgroup_layout: serde_json::to_value(host.layout())?.as_str().unwrap_or_default().to_owned(),
-        cgroup_layout_label: host.layout().to_string(),
-        docker_server_version: docker.server_version.clone(),
-        docker_cgroup_driver: docker.cgroup_driver.clone(),
+        cgroup_layout: serde_json::to_value(layout)?.as_str().unwrap_or_default().to_owned(),
+        cgroup_layout_label: layout.to_string(),
+        docker_server_version: pre.docker.server_version.clone(),
+        docker_cgroup_driver: pre.docker.cgroup_driver.clone(),
         docker_cli: opts.docker_cli.clone(),
-        docker_cli_version: cli_version,
-        probe_method: method.name().into(),
+        docker_cli_version: pre.cli_version.clone(),
+        probe_method: pre.method.name().into(),
         probe_load_ns,
         image: running.image.clone(),
         container_id: container.id.clone(),
@@ -161,29 +205,21 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
         routes: opts.routes.clone(),
         initial_limits: running.limits,
     };
-    let mut report = Report::new(environment, config, Analysis::of(results, lost_events?), kept_events);
-    report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
-    let error = match (ended_early, cleaned) {
-        (cause, Ok(())) => cause,
-        (None, Err(cleanup)) => Some(cleanup),
-        (Some(cause), Err(cleanup)) => Some(cleanup_failed(cleanup, cause)),
-    };
-    Ok((report, error))
+    Ok(Report::new(environment, config, Analysis::of(results, lost_events), kept_events))
 }
 
 /// From the container's cgroups found to its limits put back: the trials, and whether the
 /// restore succeeded. An error here (before the trials) means nothing was changed.
 async fn trials_in_session(
-    docker: &DockerHost,
-    host: &Host,
+    pre: &Preflight,
     running: &Running,
     probes: &mut Probes,
     journal: &mut Journal,
     opts: &CompareOptions,
     stop: &AtomicBool,
 ) -> anyhow::Result<(Collected, anyhow::Result<()>)> {
-    let Running { container, limits, .. } = running;
-    let session = Session::open(host, running, opts)?;
+    let (docker, Running { container, limits, .. }) = (&pre.docker, running);
+    let session = Session::open(&pre.host, running, opts)?;
     let undo = session.undo();
     if let Some(change) = &undo {
         journal.record(change.clone())?;
