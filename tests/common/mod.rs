@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 use std::{
+    os::unix::process::CommandExt as _,
     path::PathBuf,
     process::{Command, Output, Stdio},
     thread::sleep,
@@ -138,14 +139,23 @@ impl StoppedDockerd {
                     .open(DOCKERD_LOG)
                     .map_err(|e| e.to_string())?;
                 // Forked away from this test process, so that it is not left a zombie of it when
-                // a later test stops it.
-                Command::new("setsid")
+                // a later test stops it; and with none of the test's other fds, which it would
+                // hold for good (a `flock` around the test run, say).
+                let mut dockerd = Command::new("setsid");
+                dockerd
                     .arg("--fork")
                     .args(command)
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().map_err(|e| e.to_string())?)
-                    .stderr(log)
-                    .status()
+                    .stderr(log);
+                // SAFETY: close_range is async-signal-safe and touches nothing but the child's fds.
+                unsafe {
+                    dockerd.pre_exec(|| {
+                        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                        Ok(())
+                    })
+                };
+                dockerd.status()
             }
         };
         match status {

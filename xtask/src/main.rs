@@ -4,9 +4,12 @@
 //!   cargo xtask compare [ARGS...]  setup, build cgbench (release) and run `cgbench compare ARGS`
 //!   cargo xtask test [ARGS...]     setup, then run the whole test suite (unit and integration)
 //!   cargo xtask bench [ARGS...]    setup, build (release) and benchmark cgbench itself → bench.json
+//!   cargo xtask dist               a static binary with completions and man page, as a tarball
 //!   cargo xtask vm-test            boot Debian's distribution kernel under qemu (TCG) and check
-//!                                  that fentry, kprobe and tracepoint captures all work there
+//!                                  that fentry, kprobe and tracepoint captures all work there,
+//!                                  with the binary `dist` packs
 
+mod dist;
 mod process;
 mod run_cgbench;
 mod setup;
@@ -26,10 +29,11 @@ fn main() -> ExitCode {
         Some("compare") => setup().and_then(|()| run_cgbench::compare(&args[1..])),
         Some("test") => setup().and_then(|()| run_cgbench::test(&args[1..])),
         Some("bench") => setup().and_then(|()| run_cgbench::bench(&args[1..])),
+        Some("dist") => setup().and_then(|()| dist::dist().map(drop)),
         Some("vm-test") => setup().and_then(|()| vm::test()),
         _ => {
             eprintln!(
-                "usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args] | bench [args]"
+                "usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args] | bench [args] | dist | vm-test"
             );
             return ExitCode::from(2);
         }

@@ -2,6 +2,7 @@
 //! tracefs, each installed or started only when missing.
 
 use std::{
+    os::unix::process::CommandExt as _,
     path::Path,
     process::{Command, Stdio},
     thread,
@@ -130,13 +131,22 @@ fn docker_daemon() -> anyhow::Result<()> {
         run(Command::new("systemctl").args(["start", "docker"]))?;
     } else {
         let log = std::fs::File::create(DOCKERD_LOG)?;
-        Command::new("setsid")
+        let mut dockerd = Command::new("setsid");
+        dockerd
             .args(["dockerd", "--exec-opt", "native.cgroupdriver=cgroupfs"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting dockerd")?;
+            .stderr(log);
+        // A daemon outlives the task that starts it: it must not inherit the task's other fds
+        // (a `flock` around `cargo xtask test` would be held by dockerd for good).
+        // SAFETY: close_range is async-signal-safe and touches nothing but the child's fds.
+        unsafe {
+            dockerd.pre_exec(|| {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            })
+        };
+        dockerd.spawn().context("starting dockerd")?;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while !daemon_answers() {

@@ -12,10 +12,7 @@ use std::{
 use anyhow::{Context as _, ensure};
 use selftest::{MethodSaw, Mode, SelftestLine};
 
-use crate::{
-    process::{apt_install, have, run},
-    root,
-};
+use crate::process::{apt_install, have};
 
 /// Where the VM's kernel package and initramfs are kept between runs.
 const VM_CACHE: &str = "/var/cache/cgbench-vm";
@@ -46,12 +43,7 @@ pub fn test() -> anyhow::Result<()> {
     std::fs::create_dir_all(cache)?;
     let kernel = image::kernel(cache)?;
 
-    let target = "x86_64-unknown-linux-gnu";
-    run(Command::new("cargo")
-        .current_dir(root())
-        .args(["build", "--release", "--package", "cgbench", "--target", target])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static"))?;
-    let binary = root().join("target").join(target).join("release/cgbench");
+    let binary = crate::dist::dist()?;
 
     let initrd = image::initramfs(cache, &binary)?;
     let console = boot(&kernel, &initrd)?;
