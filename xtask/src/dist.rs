@@ -126,3 +126,39 @@ fn monotonic_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// `cargo xtask ci-example`: the steps of examples/ci/limit-latency.yml, run for real on this
+/// host with the tarball `dist` packs — install (checksum, PATH, doctor), two measurements, the
+/// verdict. A regression verdict is an outcome, not a failure (two runs on a shared machine may
+/// differ); a step that fails or a missing Markdown verdict is.
+pub fn ci_example() -> anyhow::Result<()> {
+    dist()?;
+    let out = root().join("target/dist");
+    let tarball = std::fs::read_dir(&out)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-x86_64-linux.tar.gz"))
+        .context("dist left no tarball")?;
+    let work = std::env::temp_dir().join(format!("cgbench-ci-example-{}", std::process::id()));
+    std::fs::create_dir_all(work.join("bin"))?;
+    let path = format!("{}:{}", work.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let script = root().join("examples/ci/cgbench-ci.sh");
+    let step = |args: &[&str]| {
+        Command::new(&script).args(args).current_dir(&work).env("CGBENCH_PREFIX", &work).env("PATH", &path).status()
+    };
+    let outcome = (|| {
+        ensure!(step(&["install", &tarball.to_string_lossy()])?.success(), "the install step failed");
+        for run in ["base.json", "new.json"] {
+            let status = step(&["measure", run, "--iterations", "30", "--routes", "api,raw"])?;
+            ensure!(status.success(), "the measure step failed for {run}");
+        }
+        let verdict = step(&["verdict", "base.json", "new.json", "diff.md"])?;
+        ensure!(matches!(verdict.code(), Some(0 | 1)), "the verdict step failed: {verdict}");
+        let markdown = std::fs::read_to_string(work.join("diff.md")).context("the verdict wrote no Markdown")?;
+        ensure!(markdown.contains("| route |"), "the verdict's Markdown holds no table");
+        println!("ci-example: every step ran; the verdict (exit {:?}):\n{markdown}", verdict.code());
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    outcome
+}

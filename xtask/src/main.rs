@@ -5,6 +5,7 @@
 //!   cargo xtask test [ARGS...]     setup, then run the whole test suite (unit and integration)
 //!   cargo xtask bench [ARGS...]    setup, build (release) and benchmark cgbench itself → bench.json
 //!   cargo xtask dist               a static binary with completions and man page, as a tarball
+//!   cargo xtask ci-example         the steps of examples/ci/limit-latency.yml, with that tarball
 //!   cargo xtask vm-test            boot Debian's distribution kernel under qemu (TCG) and check
 //!                                  that fentry, kprobe and tracepoint captures all work there,
 //!                                  with the binary `dist` packs
@@ -30,10 +31,11 @@ fn main() -> ExitCode {
         Some("test") => setup().and_then(|()| run_cgbench::test(&args[1..])),
         Some("bench") => setup().and_then(|()| run_cgbench::bench(&args[1..])),
         Some("dist") => setup().and_then(|()| dist::dist().map(drop)),
+        Some("ci-example") => setup().and_then(|()| dist::ci_example()),
         Some("vm-test") => setup().and_then(|()| vm::test()),
         _ => {
             eprintln!(
-                "usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args] | bench [args] | dist | vm-test"
+                "usage: cargo xtask setup | compare [cgbench compare args] | test [cargo test args] | bench [args] | dist | ci-example | vm-test"
             );
             return ExitCode::from(2);
         }
