@@ -56,6 +56,23 @@ impl CgroupFiles {
             .collect()
     }
 
+    /// The writes that set `limit`, leaving out any file that already holds its value — the
+    /// v1 period when only the quota changes — but never the last, the one that enforces it:
+    /// what a caller that writes only what changes does. The files are read now, before any
+    /// timing starts.
+    pub fn changes(&self, limit: &Limit) -> anyhow::Result<Vec<FileWrite>> {
+        let mut writes = self.writes(limit);
+        let target = writes.pop().expect("every limit maps to at least one file");
+        let mut changes = Vec::with_capacity(writes.len() + 1);
+        for w in writes {
+            if read_value(&w.path)? != w.value {
+                changes.push(w);
+            }
+        }
+        changes.push(target);
+        Ok(changes)
+    }
+
     /// The write whose kernel event marks `limit` as enforced.
     pub fn target(&self, limit: &Limit) -> FileWrite {
         self.writes(limit).pop().expect("every limit maps to at least one file")
@@ -96,5 +113,39 @@ impl CgroupFiles {
         let mut keys = vec![dir_key(&self.memory.path)?, dir_key(&self.cpu.path)?];
         keys.dedup();
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v1 cpu directory, as plain files holding the given period and quota.
+    fn cpu_dir(period: &str, quota: &str) -> (CgroupFiles, PathBuf) {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("cgbench-files-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("cpu.cfs_period_us"), format!("{period}\n")).unwrap();
+        std::fs::write(path.join("cpu.cfs_quota_us"), format!("{quota}\n")).unwrap();
+        let dir = ResourceDir { version: Version::V1, path: path.clone() };
+        (CgroupFiles { memory: dir.clone(), cpu: dir }, path)
+    }
+
+    #[test]
+    fn only_what_changes_is_written_and_the_enforcing_write_always_is() {
+        let limit = Limit::Cpu { quota_us: 50_000, period_us: 100_000 };
+        let (files, dir) = cpu_dir("100000", "50000");
+        let names = |w: Vec<FileWrite>| w.iter().map(|w| w.file_name().to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            names(files.changes(&limit).unwrap()),
+            ["cpu.cfs_quota_us"],
+            "the quota even when it holds the value"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let (files, dir) = cpu_dir("250000", "1");
+        assert_eq!(names(files.changes(&limit).unwrap()), ["cpu.cfs_period_us", "cpu.cfs_quota_us"], "period first");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

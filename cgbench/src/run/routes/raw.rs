@@ -23,9 +23,9 @@ impl Raw {
     }
 }
 
-/// Writes every file `limit` needs, open+write+close each, timed; the work of a raw trial.
+/// Writes every file `limit` changes, open+write+close each, timed; the work of a raw trial.
 pub fn write_all(files: &CgroupFiles, limit: &Limit) -> anyhow::Result<Span> {
-    let writes = files.writes(limit);
+    let writes = files.changes(limit)?;
     let start_ns = monotonic_ns();
     for w in &writes {
         io::write_value(&w.path, &w.value)?;

@@ -26,7 +26,10 @@ impl RawKeptOpen {
 
 impl Apply for RawKeptOpen {
     fn apply<'a>(&'a self, limit: &'a Limit) -> BoxFuture<'a, anyhow::Result<Span>> {
-        let writes = self.files.writes(limit);
+        let writes = match self.files.changes(limit) {
+            Ok(writes) => writes,
+            Err(e) => return std::future::ready(Err(e)).boxed(),
+        };
         let start_ns = monotonic_ns();
         let written = writes.iter().try_for_each(|w| self.open.write(&w.path, &w.value));
         let end_ns = monotonic_ns();
