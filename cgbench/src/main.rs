@@ -91,7 +91,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => dev::bench::run(&BenchOptions::from(&args)).map(|table| print!("{table}")),
-        Command::Selftest(args) => dev::selftest::run(&SelftestOptions::from(&args)).map(|out| print!("{out}")),
+        Command::Selftest(args) => dev::selftest::run(&SelftestOptions::from_args(&args)?).map(|out| print!("{out}")),
         Command::Storm(args) => {
             dev::storm::run(&args.cgroup_file, &args.plain_file, args.millis, args.value.as_deref())
         }

@@ -8,8 +8,8 @@ use anyhow::ensure;
 use crate::{
     cli::{BenchArgs, CompareArgs, DiffArgs, SelftestArgs},
     error::Usage,
-    host::system::monotonic_ns,
-    kernel::AttachMethod,
+    host::system::{ensure_root, monotonic_ns},
+    kernel::{AttachMethod, attach},
     report::Format,
     resource::{Limit, Limits},
     run::plan::Schedule,
@@ -226,13 +226,17 @@ pub struct SelftestOptions {
     pub mode: SelftestMode,
 }
 
-impl From<&SelftestArgs> for SelftestOptions {
-    fn from(args: &SelftestArgs) -> SelftestOptions {
-        SelftestOptions {
-            methods: args.attach.iter().map(|a| a.method().unwrap_or(AttachMethod::Tracepoint)).collect(),
+impl SelftestOptions {
+    /// Each `--attach` as the kernel takes it: `auto` is the best method it permits, and a forced
+    /// method it refuses is an error, as for `compare`.
+    pub fn from_args(args: &SelftestArgs) -> anyhow::Result<SelftestOptions> {
+        // Asking the kernel needs root: say that, not that the kernel refused.
+        ensure_root()?;
+        Ok(SelftestOptions {
+            methods: args.attach.iter().map(|a| attach::choose(a.method())).collect::<anyhow::Result<_>>()?,
             writes: args.writes,
             block: args.block.max(1),
             mode: if args.together { SelftestMode::Together } else { SelftestMode::Alone },
-        }
+        })
     }
 }

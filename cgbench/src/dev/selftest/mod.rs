@@ -14,7 +14,7 @@ use crate::{
         cgroup::{CgroupFiles, Host, Scratch},
         system::ensure_root,
     },
-    kernel::{AttachMethod, Probes, Watch, attach, events::KernelEvent},
+    kernel::{AttachMethod, Probes, Watch, events::KernelEvent},
     options::{SelftestMode as Mode, SelftestOptions},
     resource::Limit,
     run::routes::raw::write_all as raw_update,
@@ -36,9 +36,6 @@ struct Seen {
 /// of `block`, and reports what each method saw, one JSON line each.
 pub fn run(opts: &SelftestOptions) -> anyhow::Result<String> {
     ensure_root()?;
-    for &method in &opts.methods {
-        attach::choose(Some(method))?;
-    }
     let scratch = Scratch::new(&Host::detect()?, &format!("cgbench-selftest-{}", std::process::id()))?;
     let files = &scratch.files;
     let values = [
