@@ -83,6 +83,7 @@ fn setup() -> anyhow::Result<()> {
     bpf_linker()?;
     apt_packages()?;
     docker_daemon()?;
+    cri_containerd()?;
     tracefs()
 }
 
@@ -148,12 +149,16 @@ fn bpf_linker() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The C compiler (for the target image's static `idle`) and, when no Docker engine is
+/// The C compiler (for the target image's static `idle`), protoc and, when no Docker engine is
 /// installed, Debian's docker.io (dockerd, containerd, runc).
 fn apt_packages() -> anyhow::Result<()> {
     let mut missing = Vec::new();
     if !have("cc") {
         missing.push("gcc");
+    }
+    // The containerd and CRI client crates generate their gRPC code with protoc at build time.
+    if !have("protoc") {
+        missing.push("protobuf-compiler");
     }
     if !have("dockerd") && !daemon_answers() {
         missing.push("docker.io");
@@ -204,6 +209,77 @@ fn docker_daemon() -> anyhow::Result<()> {
         thread::sleep(Duration::from_millis(200));
     }
     say("docker", &format!("daemon started (log: {DOCKERD_LOG})"));
+    Ok(())
+}
+
+/// Where the CRI containerd lives: cgbench's default `--cri-endpoint` is the socket in `CRI_RUN`.
+const CRI_RUN: &str = "/run/cgbench-cri";
+const CRI_ROOT: &str = "/var/lib/cgbench-cri";
+const CRI_LOG: &str = "/var/log/cgbench-cri-containerd.log";
+
+/// A containerd serving CRI for the `cri` route, started beside Docker's when none answers on
+/// cgbench's default endpoint (Docker's own containerd has CRI disabled). Everything of its own:
+/// config, socket, root, state and runc root, so Docker's containerd is untouched. Its sandbox
+/// image is provided by cgbench (no registry here); `restrict_oom_score_adj` because root may
+/// lack CAP_SYS_RESOURCE, which the sandbox's oom_score_adj of -998 needs.
+fn cri_containerd() -> anyhow::Result<()> {
+    let socket = format!("{CRI_RUN}/containerd.sock");
+    let answers = || succeeds(Command::new("ctr").args(["--address", &socket, "version"]));
+    if answers() {
+        say("cri", &format!("a containerd answers at unix://{socket}"));
+        return Ok(());
+    }
+    let config = Path::new(CRI_ROOT).join("config.toml");
+    std::fs::create_dir_all(CRI_ROOT)?;
+    std::fs::create_dir_all(CRI_RUN)?;
+    let toml = format!(
+        r#"version = 2
+root = "{CRI_ROOT}/root"
+state = "{CRI_RUN}/state"
+disabled_plugins = ["io.containerd.internal.v1.opt"]
+[grpc]
+  address = "{socket}"
+[ttrpc]
+  address = "{socket}.ttrpc"
+[debug]
+  address = "{CRI_RUN}/debug.sock"
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "docker.io/library/cgbench-sandbox:idle"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "{CRI_RUN}/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CRI_RUN}/cni/bin"
+    conf_dir = "{CRI_RUN}/cni/net.d"
+"#
+    );
+    std::fs::write(&config, toml)?;
+    let log = std::fs::File::create(CRI_LOG)?;
+    Command::new("setsid")
+        .arg("containerd")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting the CRI containerd")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !answers() {
+        if Instant::now() > deadline {
+            bail!("the CRI containerd did not answer within 60 s; see {CRI_LOG}");
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    say("cri", &format!("containerd with CRI started at unix://{socket} (log: {CRI_LOG})"));
     Ok(())
 }
 
