@@ -13,7 +13,8 @@ use std::{collections::HashMap, panic::AssertUnwindSafe, sync::atomic::AtomicBoo
 
 use anyhow::{anyhow, bail};
 use futures_util::FutureExt as _;
-use session::{Running, Session, Subject, cleanup_failed};
+use routes::{Apply, Services};
+use session::{Running, Session, Subject, both, cleanup_failed};
 use trials::{Bench, Collected};
 
 use crate::{
@@ -80,6 +81,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
             "no dockerd process runs on this host: cgbench times a local Docker daemon (remote DOCKER_HOST is not supported)"
         );
     }
+    let services = Services::reach(&opts.routes, &opts.cri_endpoint).await?;
     let cli_version = if opts.routes.contains(&Route::DockerCli) {
         docker::cli_version(&opts.docker_cli).await?
     } else {
@@ -108,7 +110,8 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
 
     // A panic in the trials must not skip the cleanup below: it is caught, the host is restored,
     // and the panic resumes afterwards.
-    let measured = AssertUnwindSafe(trials_in_session(&docker, &host, &running, &mut probes, &mut journal, opts, stop))
+    let layers = Layers { docker: &docker, host: &host, services: &services };
+    let measured = AssertUnwindSafe(trials_in_session(&layers, &running, &mut probes, &mut journal, opts, stop))
         .catch_unwind()
         .await;
     let removed = match opts.container {
@@ -130,10 +133,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
                 });
             }
         };
-    let cleaned = match (restored, removed) {
-        (Err(restoring), Err(removing)) => Err(anyhow!("{removing:#}; {restoring:#}")),
-        (restored, removed) => restored.and(removed),
-    };
+    let cleaned = both(removed, restored);
 
     let actors = Actors { own_tgid: own, container_id: &container.id };
     let kept_events = if opts.keep_events() { events.clone() } else { Vec::new() };
@@ -153,6 +153,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
         image: running.image.clone(),
         container_id: container.id.clone(),
         container_name: container.name.clone(),
+        cri_runtime: services.cri.as_ref().map(|cri| format!("{} at {}", cri.version, cri.endpoint)),
     };
     let config = RunConfig {
         iterations: opts.iterations,
@@ -171,11 +172,19 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     Ok((report, error))
 }
 
+/// The layers of the chain a run reaches: the cgroups, dockerd, and those below dockerd that
+/// routes call directly.
+struct Layers<'a> {
+    docker: &'a DockerHost,
+    host: &'a Host,
+    services: &'a Services,
+}
+
 /// From the container's cgroups found to its limits put back: the trials, and whether the
-/// restore succeeded. An error here (before the trials) means nothing was changed.
+/// routes' own set-up was undone and the limits restored. An error here (before the trials)
+/// means nothing was changed.
 async fn trials_in_session(
-    docker: &DockerHost,
-    host: &Host,
+    layers: &Layers<'_>,
     running: &Running,
     probes: &mut Probes,
     journal: &mut Journal,
@@ -183,7 +192,7 @@ async fn trials_in_session(
     stop: &AtomicBool,
 ) -> anyhow::Result<(Collected, anyhow::Result<()>)> {
     let Running { container, limits, .. } = running;
-    let session = Session::open(host, running, opts)?;
+    let session = Session::open(layers.host, running, opts)?;
     let undo = session.undo();
     if let Some(change) = &undo {
         journal.record(change.clone())?;
@@ -193,22 +202,55 @@ async fn trials_in_session(
     trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
 
     let target = routes::Target {
-        docker,
+        docker: layers.docker,
+        services: layers.services,
+        host: layers.host,
         container_id: &container.id,
         files: &session.files,
+        initial_limits: *limits,
         docker_cli: &opts.docker_cli,
         memory_swap: opts.memory_swap(),
         samples: [Limit::Memory { bytes: 0 }, opts.cpu_values[0]],
     };
-    let built: anyhow::Result<HashMap<_, _>> =
-        opts.routes.iter().map(|&route| Ok((route, routes::build(route, &target)?))).collect();
-    let collected = match built {
-        Ok(routes) => Bench { docker, session: &session, routes, stop }.run(probes, opts.schedule(), opts.quiet).await,
+    let (routes, built) = build_routes(&target, opts, journal).await;
+    // A route with a container of its own (cri) has its cgroups watched as well.
+    let watched = routes
+        .values()
+        .filter_map(|route| route.own_files())
+        .try_for_each(|files| probes.watch(&Watch { cgroups: &files.keys()?, ..Watch::default() }));
+    let collected = match built.and(watched) {
+        Ok(()) => {
+            let bench = Bench { docker: layers.docker, session: &session, routes: &routes, stop };
+            bench.run(probes, opts.schedule(), opts.quiet).await
+        }
         Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
     };
-    let restored = session.restore(docker).await;
+    let mut finished = Ok(());
+    for route in routes.values() {
+        finished = both(finished, route.finish(journal).await);
+    }
+    let restored = session.restore(layers.docker).await;
     if let (Ok(()), Some(change)) = (&restored, &undo) {
         journal.undone(change)?;
     }
-    Ok((collected, restored))
+    Ok((collected, both(finished, restored)))
+}
+
+/// Every route asked for, ready; building stops at the first that fails, and those built before
+/// it are returned all the same, to be finished.
+async fn build_routes<'a>(
+    target: &routes::Target<'a>,
+    opts: &CompareOptions,
+    journal: &mut Journal,
+) -> (HashMap<Route, Box<dyn Apply + 'a>>, anyhow::Result<()>) {
+    let mut built = HashMap::new();
+    for &route in &opts.routes {
+        match routes::build(route, target, journal).await {
+            Ok(apply) => {
+                built.insert(route, apply);
+            }
+            Err(e) => return (built, Err(e)),
+        }
+    }
+    (built, Ok(()))
 }

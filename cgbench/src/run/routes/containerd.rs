@@ -1,0 +1,46 @@
+//! containerd's Tasks `Update` on Docker's own containerd, in Docker's `moby` namespace: the call
+//! dockerd makes for `docker update`, made by cgbench over a kept-alive gRPC connection. It skips
+//! dockerd: containerd hands the resources to the container's shim, which runs `runc update`.
+
+use anyhow::anyhow;
+use futures_util::{FutureExt as _, future::BoxFuture};
+
+use super::{Apply, Target};
+use crate::{
+    host::{containerd::DockerContainerd, system::monotonic_ns},
+    resource::Limit,
+    trial::Span,
+};
+
+/// Docker's containerd, connected; the route is refused, in one line, when none answers.
+pub async fn connect() -> anyhow::Result<DockerContainerd> {
+    DockerContainerd::find()
+        .await
+        .map_err(|e| anyhow!("--routes containerd: {e:#}: is dockerd running with containerd?"))
+}
+
+pub struct Containerd<'a> {
+    containerd: &'a DockerContainerd,
+    container_id: String,
+    memory_swap: u64,
+}
+
+impl<'a> Containerd<'a> {
+    pub fn new(target: &Target<'a>) -> anyhow::Result<Containerd<'a>> {
+        let containerd =
+            target.services.containerd.as_ref().ok_or_else(|| anyhow!("Docker's containerd was not reached"))?;
+        Ok(Containerd { containerd, container_id: target.container_id.to_owned(), memory_swap: target.memory_swap })
+    }
+}
+
+impl Apply for Containerd<'_> {
+    fn apply<'b>(&'b self, limit: &'b Limit) -> BoxFuture<'b, anyhow::Result<Span>> {
+        async move {
+            let resources = limit.oci_resources(self.memory_swap);
+            let start_ns = monotonic_ns();
+            self.containerd.update(&self.container_id, &resources).await?;
+            Ok(Span { start_ns, end_ns: monotonic_ns() })
+        }
+        .boxed()
+    }
+}
