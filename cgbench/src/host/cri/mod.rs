@@ -8,7 +8,7 @@ mod pod;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail};
-use containerd_client::tonic::{Code, Status, transport::Channel};
+use containerd_client::tonic::{Status, transport::Channel};
 use k8s_cri::v1::{
     LinuxContainerResources, UpdateContainerResourcesRequest, VersionRequest, image_service_client::ImageServiceClient,
     runtime_service_client::RuntimeServiceClient,
@@ -65,22 +65,26 @@ impl CriHost {
             linux: Some(resources(limit, memory_swap)),
             ..Default::default()
         };
-        self.runtime.clone().update_container_resources(request).await.map_err(|status| match status.code() {
-            Code::Unavailable => {
-                anyhow!("the CRI runtime at {} stopped answering during the run ({})", self.endpoint, status.message())
+        match self.runtime.clone().update_container_resources(request).await {
+            Ok(_) => Ok(()),
+            // A runtime that went away fails the call with a transport error of no telling code.
+            Err(_) if !self.answers().await => {
+                Err(anyhow!("the CRI runtime at {} stopped answering during the run", self.endpoint))
             }
-            _ => self.failed("UpdateContainerResources", &status),
-        })?;
-        Ok(())
+            Err(status) => Err(self.failed("UpdateContainerResources", &status)),
+        }
     }
 
-    /// A failed call in one line: a runtime that went away says so first.
+    /// Whether the runtime answers its version call.
+    async fn answers(&self) -> bool {
+        let mut runtime = self.runtime.clone();
+        let version = runtime.version(VersionRequest { version: "v1".into() });
+        matches!(tokio::time::timeout(ANSWER_WITHIN, version).await, Ok(Ok(_)))
+    }
+
+    /// A failed call in one line.
     fn failed(&self, call: &str, status: &Status) -> anyhow::Error {
-        if status.code() == Code::Unavailable {
-            anyhow!("the CRI runtime at {} is not answering ({call}: {})", self.endpoint, status.message())
-        } else {
-            anyhow!("CRI {call} failed: {}", status.message())
-        }
+        anyhow!("CRI {call} at {} failed: {}", self.endpoint, status.message())
     }
 }
 

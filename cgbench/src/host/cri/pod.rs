@@ -157,12 +157,6 @@ impl CriHost {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-
-    async fn answers(&self) -> bool {
-        let mut runtime = self.runtime.clone();
-        let version = runtime.version(k8s_cri::v1::VersionRequest { version: "v1".into() });
-        matches!(tokio::time::timeout(Duration::from_secs(2), version).await, Ok(Ok(_)))
-    }
 }
 
 /// A host-network sandbox: no CNI needed. It has no hostname, since with the node's network
