@@ -5,18 +5,8 @@ mod common;
 
 use std::fs;
 
-use common::{cgbench, leftover_containers, leftover_pods, stderr};
+use common::{assert_paired_with_its_milestones, cgbench, leftover_containers, leftover_pods, median_of, stderr};
 use serde_json::Value;
-
-fn median_of(report: &Value, route: &str, resource: &str) -> f64 {
-    report["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["route"] == route && g["resource"] == resource)
-        .and_then(|g| g["summary"]["median_ns"].as_f64())
-        .unwrap_or_else(|| panic!("no {route} {resource} median in {report}"))
-}
 
 /// All seven routes in one run: every trial paired with exactly the milestones its route has
 /// (dockerd's request on the docker routes only, runc's exec wherever runc writes), every stage
@@ -49,25 +39,7 @@ fn every_route_pairs_with_the_milestones_it_has_and_leaves_nothing() {
         report["environment"]
     );
     assert_eq!(report["trials"].as_array().unwrap().len(), 70, "10 iterations × 7 routes");
-    for trial in report["trials"].as_array().unwrap() {
-        let o = &trial["outcome"];
-        assert_eq!(o["status"], "paired", "{trial}");
-        let route = trial["route"].as_str().unwrap();
-        let (through_dockerd, by_runc) = (route.starts_with("docker"), !route.starts_with("raw"));
-        assert_eq!(o["request_ns"].is_u64(), through_dockerd, "{trial}");
-        assert_eq!(o["exec_ns"].is_u64(), by_runc, "{trial}");
-        assert_eq!(o["writer_comm"], if by_runc { "runc" } else { "cgbench" }, "{trial}");
-        let mut milestones = vec![trial["start_ns"].as_u64().unwrap()];
-        for key in ["request_ns", "exec_ns"] {
-            milestones.extend(o[key].as_u64());
-        }
-        if by_runc {
-            milestones.push(o["first_write_ns"].as_u64().unwrap());
-        }
-        milestones.extend([o["write_enter_ns"].as_u64().unwrap(), o["write_exit_ns"].as_u64().unwrap()]);
-        milestones.push(trial["end_ns"].as_u64().unwrap());
-        assert!(milestones.windows(2).all(|w| w[0] <= w[1]), "milestones out of order: {trial}");
-    }
+    report["trials"].as_array().unwrap().iter().for_each(assert_paired_with_its_milestones);
     for group in report["groups"].as_array().unwrap() {
         for stage in group["stages"].as_array().unwrap() {
             assert_eq!(stage["n"], group["summary"]["n"], "a stage seen in every trial: {stage} in {group}");

@@ -32,6 +32,39 @@ pub fn leftover_containers() -> String {
     docker(&["ps", "-aq", "--filter", "label=org.cgbench.created-by"])
 }
 
+/// The median latency of a route's trials of a resource, from a JSON report.
+pub fn median_of(report: &serde_json::Value, route: &str, resource: &str) -> f64 {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["route"] == route && g["resource"] == resource)
+        .and_then(|g| g["summary"]["median_ns"].as_f64())
+        .unwrap_or_else(|| panic!("no {route} {resource} median in {report}"))
+}
+
+/// A trial of a JSON report is paired with exactly the milestones its route has — dockerd's
+/// request on the docker routes only, runc's exec and first write wherever runc writes — and
+/// they are in time order.
+pub fn assert_paired_with_its_milestones(trial: &serde_json::Value) {
+    let o = &trial["outcome"];
+    assert_eq!(o["status"], "paired", "{trial}");
+    let route = trial["route"].as_str().unwrap();
+    let (through_dockerd, by_runc) = (route.starts_with("docker"), !route.starts_with("raw"));
+    assert_eq!(o["request_ns"].is_u64(), through_dockerd, "{trial}");
+    assert_eq!(o["exec_ns"].is_u64(), by_runc, "{trial}");
+    assert_eq!(o["writer_comm"], if by_runc { "runc" } else { "cgbench" }, "{trial}");
+    let mut milestones = vec![trial["start_ns"].as_u64().unwrap()];
+    milestones.extend(o["request_ns"].as_u64());
+    milestones.extend(o["exec_ns"].as_u64());
+    if by_runc {
+        milestones.push(o["first_write_ns"].as_u64().unwrap());
+    }
+    milestones.extend([o["write_enter_ns"].as_u64().unwrap(), o["write_exit_ns"].as_u64().unwrap()]);
+    milestones.push(trial["end_ns"].as_u64().unwrap());
+    assert!(milestones.windows(2).all(|w| w[0] <= w[1]), "milestones out of order: {trial}");
+}
+
 pub fn assert_root() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "integration tests need root: run `cargo xtask test` as root");

@@ -12,13 +12,6 @@ use crate::{
     trial::Span,
 };
 
-/// Docker's containerd, connected; the route is refused, in one line, when none answers.
-pub async fn connect() -> anyhow::Result<DockerContainerd> {
-    DockerContainerd::find()
-        .await
-        .map_err(|e| anyhow!("--routes containerd: {e:#}: is dockerd running with containerd?"))
-}
-
 pub struct Containerd<'a> {
     containerd: &'a DockerContainerd,
     container_id: String,

@@ -19,13 +19,6 @@ use crate::{
     trial::Span,
 };
 
-/// The CRI runtime, connected; the route is refused, in one line, when none answers.
-pub async fn connect(endpoint: &str) -> anyhow::Result<CriHost> {
-    CriHost::connect(endpoint)
-        .await
-        .map_err(|e| anyhow!("--routes cri: {e:#}: start one (cargo xtask setup does) or pass --cri-endpoint"))
-}
-
 pub struct Cri<'a> {
     cri: &'a CriHost,
     container_id: String,

@@ -11,6 +11,7 @@ pub mod raw;
 mod raw_kept_open;
 mod runc;
 
+use anyhow::anyhow;
 use futures_util::{FutureExt as _, future::BoxFuture};
 
 use crate::{
@@ -51,14 +52,26 @@ pub struct Services {
 }
 
 impl Services {
-    /// Refuses, in one line that says what is missing, a route this host cannot serve.
+    /// Refuses, in one line that says what is missing and what to do, a route this host cannot
+    /// serve.
     pub async fn reach(routes: &[Route], cri_endpoint: &str) -> anyhow::Result<Services> {
         let mut services = Services::default();
-        for route in routes {
+        for &route in routes {
+            let refused = |what_to_do: &'static str| {
+                move |missing: anyhow::Error| anyhow!("--routes {}: {missing:#}: {what_to_do}", route.flag())
+            };
             match route {
-                Route::Runc => runc::check()?,
-                Route::Containerd => services.containerd = Some(containerd::connect().await?),
-                Route::Cri => services.cri = Some(cri::connect(cri_endpoint).await?),
+                Route::Runc => runc::check()
+                    .map_err(refused("the route runs runc on Docker's own state: Docker's engine ships both"))?,
+                Route::Containerd => {
+                    let found = DockerContainerd::find().await;
+                    services.containerd = Some(found.map_err(refused("is dockerd running with containerd?"))?);
+                }
+                Route::Cri => {
+                    let connected = CriHost::connect(cri_endpoint).await;
+                    services.cri =
+                        Some(connected.map_err(refused("start one (cargo xtask setup does) or pass --cri-endpoint"))?);
+                }
                 Route::DockerCli | Route::DockerApi | Route::Raw | Route::RawKeptOpen => {}
             }
         }

@@ -15,14 +15,11 @@ use crate::{host::system::monotonic_ns, resource::Limit, trial::Span};
 /// runs for the `moby` namespace.
 const DOCKER_RUNC_ROOT: &str = "/run/docker/runtime-runc/moby";
 
-/// Refuses the route, in one line, on a host whose Docker does not run its containers with runc.
+/// Whether runc runs and Docker keeps its containers' runc state where the shim does.
 pub fn check() -> anyhow::Result<()> {
     let runs = std::process::Command::new("runc").arg("--version").stdout(Stdio::null()).status();
-    ensure!(runs.is_ok_and(|s| s.success()), "--routes runc: no runc on PATH: install it (Docker's engine ships it)");
-    ensure!(
-        Path::new(DOCKER_RUNC_ROOT).is_dir(),
-        "--routes runc: Docker's runc state {DOCKER_RUNC_ROOT} is missing: this Docker does not run its containers with runc"
-    );
+    ensure!(runs.is_ok_and(|s| s.success()), "no runc on PATH");
+    ensure!(Path::new(DOCKER_RUNC_ROOT).is_dir(), "Docker's runc state {DOCKER_RUNC_ROOT} is missing");
     Ok(())
 }
 
