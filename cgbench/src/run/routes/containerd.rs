@@ -3,14 +3,10 @@
 //! dockerd: containerd hands the resources to the container's shim, which runs `runc update`.
 
 use anyhow::anyhow;
-use futures_util::{FutureExt as _, future::BoxFuture};
+use futures_util::future::BoxFuture;
 
-use super::{Apply, Target};
-use crate::{
-    host::{containerd::DockerContainerd, system::monotonic_ns},
-    resource::Limit,
-    trial::Span,
-};
+use super::{Apply, Target, timed};
+use crate::{host::containerd::DockerContainerd, resource::Limit, trial::Span};
 
 pub struct Containerd<'a> {
     containerd: &'a DockerContainerd,
@@ -28,12 +24,7 @@ impl<'a> Containerd<'a> {
 
 impl Apply for Containerd<'_> {
     fn apply<'b>(&'b self, limit: &'b Limit) -> BoxFuture<'b, anyhow::Result<Span>> {
-        async move {
-            let resources = limit.oci_resources(self.memory_swap);
-            let start_ns = monotonic_ns();
-            self.containerd.update(&self.container_id, &resources).await?;
-            Ok(Span { start_ns, end_ns: monotonic_ns() })
-        }
-        .boxed()
+        let resources = limit.oci_resources(self.memory_swap);
+        timed(async move { self.containerd.update(&self.container_id, &resources).await })
     }
 }

@@ -7,13 +7,12 @@
 use anyhow::{Context as _, anyhow};
 use futures_util::{FutureExt as _, future::BoxFuture};
 
-use super::{Apply, Target};
+use super::{Apply, Target, timed};
 use crate::{
     host::{
         cgroup::CgroupFiles,
         cri::CriHost,
         journal::{Change, Journal},
-        system::monotonic_ns,
     },
     resource::Limit,
     trial::Span,
@@ -64,12 +63,7 @@ impl<'a> Cri<'a> {
 
 impl Apply for Cri<'_> {
     fn apply<'b>(&'b self, limit: &'b Limit) -> BoxFuture<'b, anyhow::Result<Span>> {
-        async move {
-            let start_ns = monotonic_ns();
-            self.cri.update(&self.container_id, limit, self.memory_swap).await?;
-            Ok(Span { start_ns, end_ns: monotonic_ns() })
-        }
-        .boxed()
+        timed(self.cri.update(&self.container_id, limit, self.memory_swap))
     }
 
     fn own_files(&self) -> Option<&CgroupFiles> {

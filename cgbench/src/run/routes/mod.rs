@@ -21,6 +21,7 @@ use crate::{
         cri::CriHost,
         docker::DockerHost,
         journal::Journal,
+        system::monotonic_ns,
     },
     resource::{Limit, Limits},
     trial::{Route, Span},
@@ -42,6 +43,17 @@ pub trait Apply: Send + Sync {
     fn finish<'a>(&'a self, _journal: &'a mut Journal) -> BoxFuture<'a, anyhow::Result<()>> {
         std::future::ready(Ok(())).boxed()
     }
+}
+
+/// The span of a call cgbench makes itself (an API or RPC call): `call` runs only once awaited,
+/// so nothing of building it is timed before it.
+fn timed<'a>(call: impl Future<Output = anyhow::Result<()>> + Send + 'a) -> BoxFuture<'a, anyhow::Result<Span>> {
+    async move {
+        let start_ns = monotonic_ns();
+        call.await?;
+        Ok(Span { start_ns, end_ns: monotonic_ns() })
+    }
+    .boxed()
 }
 
 /// What the chosen routes need beyond Docker, connected once, before the run changes anything.
