@@ -6,11 +6,12 @@
 //!
 //! 1. `units`, `resource`, `trial`: the vocabulary (quantities, limits, routes, trials). Pure.
 //! 2. `host` (the operating system, cgroups — `host::cgroup::io` is the only way into control
-//!    files — and Docker) and `kernel` (the attach ladder, the probes, their events, BTF): what
-//!    touches the machine.
+//!    files — Docker, and the layers below dockerd that routes call: Docker's containerd, a CRI
+//!    runtime and cgbench's pod on it) and `kernel` (the attach ladder, the probes, their
+//!    events, BTF): what touches the machine.
 //! 3. `analysis`: pairing, stages, statistics, summary. Pure; it reads kernel events.
 //! 4. `report`: renderers of an analysis, one file per format.
-//! 5. `run` (`compare`'s orchestration, its session and routes), `doctor`, `dev` (bench,
+//! 5. `run` (`compare`'s orchestration, its session and routes, one file each), `doctor`, `dev` (bench,
 //!    selftest, storm): the commands.
 //! 6. `cli` → `options` → the command, `error` for exit codes, `diagnostics` for `-v`; `main.rs`
 //!    only wires them.
