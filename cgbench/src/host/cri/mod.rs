@@ -56,9 +56,10 @@ impl CriHost {
         })
     }
 
-    /// The kubelet's in-place resize of one resource. Like the kubelet, cgbench names only what
-    /// changes: containerd merges it into the container's spec and hands the shim the whole of
-    /// the spec's resources, so runc writes every limit file either way.
+    /// The kubelet's in-place resize, of one resource. The kubelet sends every resource of the
+    /// container; cgbench names only the one that changes, which makes no difference below:
+    /// containerd merges it into the container's spec and hands the shim the whole of the spec's
+    /// resources either way, so runc writes the same files.
     pub async fn update(&self, container_id: &str, limit: &Limit, memory_swap: u64) -> anyhow::Result<()> {
         let request = UpdateContainerResourcesRequest {
             container_id: container_id.to_owned(),
