@@ -4,18 +4,11 @@ mod common;
 
 use std::fs;
 
-use common::{USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, stderr};
+use common::{
+    USER_CONTAINER_RECORD, UserContainer, assert_paired_with_its_milestones, cgbench, leftover_containers, median_of,
+    stderr,
+};
 use serde_json::Value;
-
-fn median_of(report: &Value, route: &str, resource: &str) -> f64 {
-    report["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["route"] == route && g["resource"] == resource)
-        .and_then(|g| g["summary"]["median_ns"].as_f64())
-        .unwrap_or_else(|| panic!("no {route} {resource} median in {report}"))
-}
 
 /// Every route for real: all trials paired, every stage present and in order, the API faster
 /// than the CLI, docker far slower than a raw write, every export written, nothing left behind.
@@ -57,22 +50,7 @@ fn all_routes_pair_with_ordered_stages_and_every_export_is_written() {
         report["honesty"],
         serde_json::json!({"lost_events": 0, "unpaired_trials": 0, "failed_trials": 0, "out_of_order_trials": 0})
     );
-    for trial in report["trials"].as_array().unwrap() {
-        let o = &trial["outcome"];
-        assert_eq!(o["status"], "paired", "{trial}");
-        let route = trial["route"].as_str().unwrap();
-        let docker = route.starts_with("docker");
-        let mut milestones = vec![trial["start_ns"].as_u64().unwrap()];
-        if docker {
-            assert_eq!(o["writer_comm"], "runc", "{trial}");
-            milestones.push(o["request_ns"].as_u64().expect("request seen"));
-            milestones.push(o["exec_ns"].as_u64().expect("runc exec seen"));
-            milestones.push(o["first_write_ns"].as_u64().unwrap());
-        }
-        milestones.extend([o["write_enter_ns"].as_u64().unwrap(), o["write_exit_ns"].as_u64().unwrap()]);
-        milestones.push(trial["end_ns"].as_u64().unwrap());
-        assert!(milestones.windows(2).all(|w| w[0] <= w[1]), "stages out of order: {trial}");
-    }
+    report["trials"].as_array().unwrap().iter().for_each(assert_paired_with_its_milestones);
     for group in report["groups"].as_array().unwrap() {
         for stage in group["stages"].as_array().unwrap() {
             assert!(stage["median_ns"].as_f64().is_some(), "stage without a value: {stage} in {group}");

@@ -13,7 +13,7 @@ use std::{
 };
 
 use cgbench::host::cgroup::{Host, Scratch};
-use common::{CGBENCH, docker, leftover_containers, stopped_dockerd};
+use common::{CGBENCH, docker, leftover_containers, leftover_pods, stopped_cri_containerd, stopped_dockerd};
 use serde_json::Value;
 
 fn temp(name: &str) -> PathBuf {
@@ -195,6 +195,35 @@ fn dockerd_stopped_for_good_names_the_container_left_behind() {
     assert!(ended.errors[0].contains(&format!("remove it with `docker rm -f {short}`")), "{:?}", ended.errors);
     assert!(leftover_containers().starts_with(short), "the container named must be the one left");
     docker(&["rm", "-f", short]);
+}
+
+/// The CRI containerd stops mid-run and comes back a second later (its shims, and so the pod,
+/// live on meanwhile): the next CRI update fails and ends the run with one line saying so, the
+/// trials before it are reported, and cgbench waits for the runtime to remove its pod.
+#[test]
+fn the_cri_runtime_stopped_mid_run_ends_it_and_the_pod_is_removed_once_it_is_back() {
+    let mut run = Run::start("cri", &["--iterations", "500", "--routes", "cri,raw"]);
+    run.wait_for_trials();
+    let cri = stopped_cri_containerd();
+    sleep(Duration::from_secs(1));
+    cri.start();
+    let ended = run.finish();
+
+    let Ended { code, stdout, errors, report } = &ended;
+    assert_eq!(*code, Some(1), "{errors:?}");
+    assert_eq!(errors.len(), 1, "one error line: {errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "error: the CRI runtime at unix:///run/cgbench-cri/containerd.sock stopped answering during the run"
+        ),
+        "{errors:?}"
+    );
+    assert!(stdout.contains("PARTIAL RUN:"), "{stdout}");
+    let trials = report["trials"].as_array().unwrap();
+    assert!(trials.len() >= 96, "{} trials", trials.len());
+    assert!(trials.iter().all(|t| t["outcome"]["status"] == "paired"), "every trial before the fault is complete");
+    assert_eq!(leftover_pods(), "", "the pod must be removed once the runtime is back");
+    assert_eq!(leftover_containers(), "");
 }
 
 /// A burst of host writes fills the ring buffer mid-run: the lost events are counted, every

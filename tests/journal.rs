@@ -12,7 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{CGBENCH, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, stderr, stopped_dockerd};
+use common::{
+    CGBENCH, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, leftover_pods, stderr, stopped_dockerd,
+};
 
 const JOURNAL: &str = "/var/lib/cgbench/journal";
 
@@ -80,6 +82,30 @@ fn a_run_killed_mid_trials_loses_its_container_to_cleanup() {
     assert_eq!(leftover_containers(), "");
     assert_eq!(entry_of(pid), None);
     assert_eq!(cleanup().1, ["nothing to clean up"]);
+}
+
+/// The cri route's pod lives on the CRI runtime, beyond dockerd's reach: the journal names it, and
+/// cleanup removes it with the pod cgroup runc leaves.
+#[test]
+fn a_cri_run_killed_mid_trials_loses_its_pod_to_cleanup() {
+    let mut child = start(&["-v", "compare", "--iterations", "500", "--routes", "cri,raw"]);
+    let _rest = wait_for_line(&mut child, "trial done");
+    let pid = kill9(child);
+    assert_ne!(leftover_pods(), "", "SIGKILL leaves the pod");
+
+    let (code, lines) = cleanup();
+    assert_eq!(code, Some(0), "{lines:?}");
+    // Undone latest first: the pod was made after the container.
+    let run = format!("run {pid} (no longer running)");
+    assert_eq!(
+        lines,
+        [
+            format!("{run}: removed pod sandbox cgbench-pod-{pid} at unix:///run/cgbench-cri/containerd.sock"),
+            format!("{run}: removed container cgbench-{pid}"),
+        ]
+    );
+    assert_eq!((leftover_pods(), leftover_containers()), (String::new(), String::new()));
+    assert_eq!(entry_of(pid), None);
 }
 
 #[test]

@@ -159,8 +159,10 @@ pub struct CompareArgs {
     /// Iterations run first and left out of the results (caches, runc's first start).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
-    /// Routes to time, comma-separated: cli (docker update), api (Engine API), raw
-    /// (open+write+close), raw-open (write to a kept-open file).
+    /// Routes to time, comma-separated: cli (docker update), api (Engine API), cri (CRI
+    /// UpdateContainerResources, on a pod of cgbench's own), containerd (Tasks.Update on Docker's
+    /// containerd), runc (runc update on Docker's runc state), raw (open+write+close), raw-open
+    /// (write to a kept-open file).
     #[arg(
         long,
         alias = "paths",
@@ -193,6 +195,10 @@ pub struct CompareArgs {
     /// The docker CLI to time.
     #[arg(long, default_value = "docker", value_name = "PATH")]
     pub docker_cli: String,
+    /// The CRI runtime the `cri` route resizes its pod on (default: the containerd `cargo xtask
+    /// setup` starts).
+    #[arg(long, default_value = crate::host::cri::DEFAULT_ENDPOINT, value_name = "unix:///SOCKET")]
+    pub cri_endpoint: String,
     /// Write the whole run, every trial with all its timestamps, as JSON (schema in README).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -6,14 +6,15 @@
 //!
 //! 1. `units`, `resource`, `trial`: the vocabulary (quantities, limits, routes, trials). Pure.
 //! 2. `host` (the operating system, cgroups — `host::cgroup::io` is the only way into control
-//!    files —, Docker, and the journal of what a run changes) and `kernel` (the attach ladder, the
-//!    probes, their events, BTF; it mounts tracefs through `host::system`): what touches the
-//!    machine.
+//!    files —, Docker, the layers below dockerd that routes call (Docker's containerd, a CRI
+//!    runtime and cgbench's pod on it), and the journal of what a run changes) and `kernel` (the
+//!    attach ladder, the probes, their events, BTF; it mounts tracefs through `host::system`):
+//!    what touches the machine.
 //! 3. `analysis`: pairing, stages, statistics, summary. Pure; it reads kernel events.
 //! 4. `report`: renderers of an analysis, one file per format.
-//! 5. `run` (`compare`'s orchestration, its session and routes), `recovery` (what killed runs
-//!    left), `doctor`, `diff` (two reports compared), `dev` (bench, selftest, storm): the
-//!    commands.
+//! 5. `run` (`compare`'s orchestration, its session and routes, one file each), `recovery` (what
+//!    killed runs left), `doctor`, `diff` (two reports compared), `dev` (bench, selftest, storm):
+//!    the commands.
 //! 6. `cli` → `options` → the command, `error` for exit codes, `diagnostics` for `-v`; `main.rs`
 //!    only wires them.
 

@@ -8,7 +8,10 @@ use anyhow::ensure;
 use crate::{
     cli::{BenchArgs, CompareArgs, DiffArgs, SelftestArgs},
     error::Usage,
-    host::system::{ensure_root, monotonic_ns},
+    host::{
+        cri::socket_of,
+        system::{ensure_root, monotonic_ns},
+    },
     kernel::{AttachMethod, attach},
     report::Format,
     resource::{Limit, Limits},
@@ -31,6 +34,8 @@ pub struct CompareOptions {
     /// Measure this existing container instead of creating one; it is left running.
     pub container: Option<String>,
     pub docker_cli: String,
+    /// The CRI runtime of the `cri` route.
+    pub cri_endpoint: String,
     pub quiet: bool,
     /// The files to write the run to, each checked to be writable.
     pub outputs: Vec<(Format, PathBuf)>,
@@ -77,6 +82,9 @@ impl CompareOptions {
                 routes.push(route);
             }
         }
+        if routes.contains(&Route::Cri) {
+            socket_of(&args.cri_endpoint)?;
+        }
         Ok(CompareOptions {
             iterations: args.iterations,
             warmup: args.warmup,
@@ -88,6 +96,7 @@ impl CompareOptions {
             image: args.image.clone(),
             container: args.container.clone(),
             docker_cli: args.docker_cli.clone(),
+            cri_endpoint: args.cri_endpoint.clone(),
             quiet: args.quiet,
             outputs: outputs.into_iter().map(|(_, format, path)| (format, path.clone())).collect(),
             strict: args.strict,

@@ -1,5 +1,6 @@
 //! Finishing what runs that could not clean up after themselves left behind (`kill -9`, the OOM
-//! killer, a crash): their journal entries, and containers labelled with an owner that is gone.
+//! killer, a crash): their journal entries (containers, limits, mounts, CRI pod sandboxes), and
+//! containers labelled with an owner that is gone.
 //! A run that is still alive is never touched; what cannot be undone now (dockerd down, a damaged
 //! entry) is said in one line and left for a later attempt.
 
@@ -9,6 +10,7 @@ use anyhow::bail;
 
 use crate::host::{
     cgroup::io,
+    cri::CriHost,
     docker::DockerHost,
     journal::{self, Change, Entry, Owner},
     system::{ensure_root, unmount},
@@ -102,6 +104,7 @@ async fn undo_entry(
                 restore_limits(docker, container_id, *init_pid, files, record, dry_run).await
             }
             Change::Mount { target } => unmount_left(target, live_runs, dry_run),
+            Change::Sandbox { endpoint, name } => remove_sandbox(endpoint, name, dry_run).await,
         };
         match outcome {
             Ok(Some(done)) => recovery.say(format!("{run}: {done}")),
@@ -172,6 +175,23 @@ async fn restore_limits(
         &format!("restored the limits of container {short} (Docker's record and {} files)", files.len()),
         &format!("restore the limits of container {short}"),
     )))
+}
+
+/// A pod sandbox a run left on a CRI runtime; a runtime that does not answer keeps it for later.
+async fn remove_sandbox(endpoint: &str, name: &str, dry_run: bool) -> Result<Option<String>, String> {
+    let cri = CriHost::connect(endpoint).await.map_err(|e| format!("pod sandbox {name} may be left: {e:#}"))?;
+    let found = if dry_run {
+        !cri.pod_ids(name).await.map_err(|e| format!("{e:#}"))?.is_empty()
+    } else {
+        cri.remove_pod(name).await.map_err(|e| format!("{e:#}"))?
+    };
+    Ok(found.then(|| {
+        would(
+            dry_run,
+            &format!("removed pod sandbox {name} at {endpoint}"),
+            &format!("remove pod sandbox {name} at {endpoint}"),
+        )
+    }))
 }
 
 fn unmount_left(target: &Path, live_runs: usize, dry_run: bool) -> Result<Option<String>, String> {

@@ -93,6 +93,19 @@ impl Limit {
         }
     }
 
+    /// The OCI `LinuxResources` document that sets this limit: what containerd hands the shim and
+    /// the shim pipes into `runc update --resources -`. It names only the limit's own resource,
+    /// which runc reads as "leave the others as they are". `memory_swap` goes with every memory
+    /// change, as with `docker update`.
+    pub fn oci_resources(&self, memory_swap: u64) -> serde_json::Value {
+        match *self {
+            Limit::Memory { bytes } => serde_json::json!({ "memory": { "limit": bytes, "swap": memory_swap } }),
+            Limit::Cpu { quota_us, period_us } => {
+                serde_json::json!({ "cpu": { "quota": quota_us, "period": period_us } })
+            }
+        }
+    }
+
     /// Docker's `NanoCpus` for a CPU limit.
     pub fn nano_cpus(quota_us: u64, period_us: u64) -> i64 {
         (Self::micro_cpus(quota_us, period_us) * 1000) as i64
@@ -146,6 +159,14 @@ mod tests {
         assert_eq!(Limit::nano_cpus(50_001, 100_000), 500_010_000);
         let mem = Limit::Memory { bytes: 268_439_552 };
         assert_eq!(mem.docker_update_args(1 << 30), ["--memory", "268439552", "--memory-swap", "1073741824"]);
+    }
+
+    #[test]
+    fn oci_resources_name_only_the_limits_own_resource() {
+        let mem = Limit::Memory { bytes: 268_439_552 }.oci_resources(1 << 30);
+        assert_eq!(mem.to_string(), r#"{"memory":{"limit":268439552,"swap":1073741824}}"#);
+        let cpu = Limit::cpus(500_000).unwrap().nudged(1).oci_resources(1 << 30);
+        assert_eq!(cpu.to_string(), r#"{"cpu":{"period":100000,"quota":50001}}"#);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::resource::Limit;
 
-/// How a limit change reaches the kernel. Each route is one file in `run/routes/`.
+/// How a limit change reaches the kernel. Each route is one file in `run/routes/`. They are
+/// declared from the top of the chain down, so that groups sort the way the chain runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Route {
@@ -16,6 +17,17 @@ pub enum Route {
     /// The Engine API called by cgbench over a kept-alive connection: no CLI start-up.
     #[value(name = "api")]
     DockerApi,
+    /// CRI `UpdateContainerResources`, the kubelet's in-place resize: CRI plugin → containerd →
+    /// shim → runc, on a container of cgbench's own pod sandbox (CRI cannot update Docker's).
+    #[value(name = "cri")]
+    Cri,
+    /// containerd's Tasks `Update` on Docker's containerd, as dockerd calls it: skips dockerd.
+    #[value(name = "containerd")]
+    Containerd,
+    /// `runc update` against Docker's runc state, as the shim runs it: skips dockerd, containerd
+    /// and the shim.
+    #[value(name = "runc")]
+    Runc,
     /// cgbench opens the cgroup file, writes and closes it.
     #[value(name = "raw")]
     Raw,
@@ -25,12 +37,23 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 4] = [Route::DockerCli, Route::DockerApi, Route::Raw, Route::RawKeptOpen];
+    pub const ALL: [Route; 7] = [
+        Route::DockerCli,
+        Route::DockerApi,
+        Route::Cri,
+        Route::Containerd,
+        Route::Runc,
+        Route::Raw,
+        Route::RawKeptOpen,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Route::DockerCli => "docker update",
             Route::DockerApi => "docker API",
+            Route::Cri => "CRI update",
+            Route::Containerd => "containerd API",
+            Route::Runc => "runc update",
             Route::Raw => "raw write",
             Route::RawKeptOpen => "raw kept-open",
         }
@@ -41,13 +64,21 @@ impl Route {
         match self {
             Route::DockerCli => "cli",
             Route::DockerApi => "api",
+            Route::Cri => "cri",
+            Route::Containerd => "containerd",
+            Route::Runc => "runc",
             Route::Raw => "raw",
             Route::RawKeptOpen => "raw-open",
         }
     }
 
     /// Whether runc, not cgbench, writes the limit.
-    pub fn via_docker(self) -> bool {
+    pub fn runc_writes(self) -> bool {
+        !matches!(self, Route::Raw | Route::RawKeptOpen)
+    }
+
+    /// Whether the change goes through dockerd, whose read of the request is a milestone.
+    pub fn through_dockerd(self) -> bool {
         matches!(self, Route::DockerCli | Route::DockerApi)
     }
 }
@@ -104,7 +135,8 @@ mod tests {
     #[test]
     fn routes_are_named_as_the_flag_spells_them() {
         let flags: Vec<&str> = Route::ALL.iter().map(|r| r.flag()).collect();
-        assert_eq!(flags, ["cli", "api", "raw", "raw-open"]);
-        assert!(Route::DockerApi.via_docker() && !Route::RawKeptOpen.via_docker());
+        assert_eq!(flags, ["cli", "api", "cri", "containerd", "runc", "raw", "raw-open"]);
+        assert!(Route::Runc.runc_writes() && !Route::Runc.through_dockerd());
+        assert!(Route::DockerApi.through_dockerd() && !Route::RawKeptOpen.runc_writes());
     }
 }

@@ -77,6 +77,11 @@ pub fn format_ns(ns: f64) -> String {
     format!("{value:.decimals$} {unit}")
 }
 
+/// A difference of durations, which noise can make negative: `−1.20 ms`.
+pub fn format_signed_ns(ns: f64) -> String {
+    if ns < 0.0 { format!("−{}", format_ns(-ns)) } else { format_ns(ns) }
+}
+
 /// Parses a comma-separated pair, as in `--memory-values 256m,512m`.
 pub fn parse_pair<T>(text: &str, parse: impl Fn(&str) -> anyhow::Result<T>) -> anyhow::Result<[T; 2]> {
     let parts: Vec<&str> = text.split(',').collect();
@@ -138,6 +143,7 @@ mod tests {
         assert_eq!(format_ns(31_234_000.0), "31.2 ms");
         assert_eq!(format_ns(123_456_789.0), "123 ms");
         assert_eq!(format_ns(2.5e9), "2.50 s");
+        assert_eq!(format_signed_ns(-1_200_000.0), "−1.20 ms");
     }
 
     #[test]

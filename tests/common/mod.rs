@@ -35,6 +35,39 @@ pub fn leftover_containers() -> String {
     docker(&["ps", "-aq", "--filter", "label=org.cgbench.created-by"])
 }
 
+/// The median latency of a route's trials of a resource, from a JSON report.
+pub fn median_of(report: &serde_json::Value, route: &str, resource: &str) -> f64 {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["route"] == route && g["resource"] == resource)
+        .and_then(|g| g["summary"]["median_ns"].as_f64())
+        .unwrap_or_else(|| panic!("no {route} {resource} median in {report}"))
+}
+
+/// A trial of a JSON report is paired with exactly the milestones its route has — dockerd's
+/// request on the docker routes only, runc's exec and first write wherever runc writes — and
+/// they are in time order.
+pub fn assert_paired_with_its_milestones(trial: &serde_json::Value) {
+    let o = &trial["outcome"];
+    assert_eq!(o["status"], "paired", "{trial}");
+    let route = trial["route"].as_str().unwrap();
+    let (through_dockerd, by_runc) = (route.starts_with("docker"), !route.starts_with("raw"));
+    assert_eq!(o["request_ns"].is_u64(), through_dockerd, "{trial}");
+    assert_eq!(o["exec_ns"].is_u64(), by_runc, "{trial}");
+    assert_eq!(o["writer_comm"], if by_runc { "runc" } else { "cgbench" }, "{trial}");
+    let mut milestones = vec![trial["start_ns"].as_u64().unwrap()];
+    milestones.extend(o["request_ns"].as_u64());
+    milestones.extend(o["exec_ns"].as_u64());
+    if by_runc {
+        milestones.push(o["first_write_ns"].as_u64().unwrap());
+    }
+    milestones.extend([o["write_enter_ns"].as_u64().unwrap(), o["write_exit_ns"].as_u64().unwrap()]);
+    milestones.push(trial["end_ns"].as_u64().unwrap());
+    assert!(milestones.windows(2).all(|w| w[0] <= w[1]), "milestones out of order: {trial}");
+}
+
 pub fn assert_root() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "integration tests need root: run `cargo xtask test` as root");
@@ -90,37 +123,61 @@ impl Drop for UserContainer {
 /// What `UserContainer::docker_record` says of a container with its starting limits.
 pub const USER_CONTAINER_RECORD: &str = "true 314572800 1073741824 700000000";
 
-/// The Docker daemon, stopped for a fault test; started again — the way it was started — by
-/// `start`, or when dropped, so that a failing test does not leave the other tests without it.
-pub struct StoppedDockerd {
-    /// dockerd's own command line; `None` where systemd runs it.
+/// A daemon stopped for a fault test (dockerd, the CRI containerd); started again — the way it
+/// was started — by `start`, or when dropped, so that a failing test does not leave the other
+/// tests without it.
+pub struct StoppedDaemon {
+    /// The daemon's own command line; `None` where systemd runs it.
     command: Option<Vec<String>>,
+    log: &'static str,
+    /// The command that succeeds once the daemon answers again.
+    answers: &'static [&'static str],
     started: bool,
 }
 
-pub fn stopped_dockerd() -> StoppedDockerd {
+pub fn stopped_dockerd() -> StoppedDaemon {
     let under_systemd = std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd");
+    let answers = &["docker", "version"];
     if under_systemd {
         let out = Command::new("systemctl").args(["stop", "docker.socket", "docker"]).output().unwrap();
         assert!(out.status.success(), "systemctl stop docker: {}", stderr(&out));
-        return StoppedDockerd { command: None, started: false };
+        return StoppedDaemon { command: None, log: DOCKERD_LOG, answers, started: false };
     }
     let pid = cgbench::host::docker::dockerd_tgids().into_iter().next().expect("a running dockerd");
+    StoppedDaemon { command: Some(stop(pid)), log: DOCKERD_LOG, answers, started: false }
+}
+
+/// The containerd `cargo xtask setup` starts for the cri route, found by its config.
+pub fn stopped_cri_containerd() -> StoppedDaemon {
+    let pid = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(CRI_CONFIG))
+        })
+        .expect("the CRI containerd runs (cargo xtask setup starts it)");
+    let answers = &["ctr", "--address", CRI_SOCKET, "version"];
+    StoppedDaemon { command: Some(stop(pid)), log: CRI_LOG, answers, started: false }
+}
+
+/// Stops a daemon with SIGTERM and waits until it is gone; its command line, to start it again.
+fn stop(pid: u32) -> Vec<String> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let command =
         cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into()).collect();
-    let stopped = StoppedDockerd { command: Some(command), started: false };
     // SAFETY: kill has no memory-safety preconditions.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z ")) {
-        assert!(Instant::now() < deadline, "dockerd did not stop within 60 s");
+        assert!(Instant::now() < deadline, "pid {pid} did not stop within 60 s");
         sleep(Duration::from_millis(50));
     }
-    stopped
+    command
 }
 
-impl StoppedDockerd {
+impl StoppedDaemon {
     pub fn start(mut self) {
         self.start_again().unwrap_or_else(|e| panic!("{e}"));
     }
@@ -133,11 +190,8 @@ impl StoppedDockerd {
         let status = match &self.command {
             None => Command::new("systemctl").args(["start", "docker"]).status(),
             Some(command) => {
-                let log = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(DOCKERD_LOG)
-                    .map_err(|e| e.to_string())?;
+                let log =
+                    std::fs::OpenOptions::new().create(true).append(true).open(self.log).map_err(|e| e.to_string())?;
                 // Forked away from this test process, so that it is not left a zombie of it when
                 // a later test stops it; and with none of the test's other fds, which it would
                 // hold for good (a `flock` around the test run, say).
@@ -160,12 +214,12 @@ impl StoppedDockerd {
         };
         match status {
             Ok(status) if status.success() => {}
-            other => return Err(format!("starting dockerd again: {other:?}")),
+            other => return Err(format!("starting {:?} again: {other:?}", self.command)),
         }
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !Command::new("docker").arg("version").output().is_ok_and(|o| o.status.success()) {
+        while !Command::new(self.answers[0]).args(&self.answers[1..]).output().is_ok_and(|o| o.status.success()) {
             if Instant::now() > deadline {
-                return Err(format!("dockerd did not answer within 60 s of its start; see {DOCKERD_LOG}"));
+                return Err(format!("the daemon did not answer within 60 s of its start; see {}", self.log));
             }
             sleep(Duration::from_millis(100));
         }
@@ -173,7 +227,7 @@ impl StoppedDockerd {
     }
 }
 
-impl Drop for StoppedDockerd {
+impl Drop for StoppedDaemon {
     fn drop(&mut self) {
         if let Err(e) = self.start_again() {
             eprintln!("{e}");
@@ -183,3 +237,23 @@ impl Drop for StoppedDockerd {
 
 /// Where `cargo xtask setup` logs the dockerd it starts.
 const DOCKERD_LOG: &str = "/var/log/cgbench-dockerd.log";
+/// The CRI containerd `cargo xtask setup` starts: its config, its socket and its log.
+const CRI_CONFIG: &str = "/var/lib/cgbench-cri/config.toml";
+pub const CRI_SOCKET: &str = "/run/cgbench-cri/containerd.sock";
+const CRI_LOG: &str = "/var/log/cgbench-cri-containerd.log";
+
+/// What cgbench's pods left on the CRI runtime and in the cgroup hierarchies: must always be
+/// nothing after a run.
+pub fn leftover_pods() -> String {
+    let out = Command::new("ctr").args(["--address", CRI_SOCKET, "-n", "k8s.io", "containers", "ls", "-q"]).output();
+    let containers = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let cgroups: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .flat_map(|h| std::fs::read_dir(h.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("cgbench-pod-")))
+        .map(|p| p.display().to_string())
+        .collect();
+    format!("{containers}{}", cgroups.join(" "))
+}

@@ -10,6 +10,7 @@
 //!                                  that fentry, kprobe and tracepoint captures all work there,
 //!                                  with the binary `dist` packs
 
+mod cri;
 mod dist;
 mod process;
 mod run_cgbench;

@@ -1,6 +1,11 @@
 //! Running the commands the tasks are made of.
 
-use std::process::{Command, Stdio};
+use std::{
+    os::unix::process::CommandExt as _,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, ensure};
 
@@ -22,6 +27,29 @@ pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
 
 pub fn have(program: &str) -> bool {
     succeeds(Command::new("sh").args(["-c", &format!("command -v {program}")]))
+}
+
+/// Starts a daemon in a session of its own, logging to `log`, and waits up to 60 s until
+/// `answers`. A daemon outlives the task that starts it, so it inherits none of the task's fds
+/// past stderr: one started under `flock … cargo xtask test` would hold the lock for good.
+pub fn start_daemon(name: &str, program: &[&str], log: &Path, answers: impl Fn() -> bool) -> anyhow::Result<()> {
+    let file = std::fs::File::create(log)?;
+    let mut daemon = Command::new("setsid");
+    daemon.args(program).stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
+    // SAFETY: close_range is async-signal-safe and touches nothing but the child's fds.
+    unsafe {
+        daemon.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        })
+    };
+    daemon.spawn().with_context(|| format!("starting {name}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !answers() {
+        ensure!(Instant::now() < deadline, "{name} did not answer within 60 s; see {}", log.display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// Debian packages, installed without their recommendations.

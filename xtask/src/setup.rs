@@ -1,17 +1,11 @@
 //! `cargo xtask setup`: the pinned nightly, bpf-linker, Debian packages, a Docker daemon and
 //! tracefs, each installed or started only when missing.
 
-use std::{
-    os::unix::process::CommandExt as _,
-    path::Path,
-    process::{Command, Stdio},
-    thread,
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command};
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, ensure};
 
-use crate::process::{apt_install, have, output, run, succeeds};
+use crate::process::{apt_install, have, output, run, start_daemon, succeeds};
 
 /// The dated nightly the eBPF crate is built with; bpf-linker is linked against its LLVM.
 const NIGHTLY: &str = probe_common::EBPF_TOOLCHAIN;
@@ -27,10 +21,11 @@ pub fn setup() -> anyhow::Result<()> {
     bpf_linker()?;
     apt_packages()?;
     docker_daemon()?;
+    crate::cri::containerd()?;
     tracefs()
 }
 
-fn say(step: &str, what: &str) {
+pub fn say(step: &str, what: &str) {
     println!("setup: {step}: {what}");
 }
 
@@ -96,12 +91,16 @@ fn bpf_linker() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The C compiler (for the target image's static `idle`) and, when no Docker engine is
+/// The C compiler (for the target image's static `idle`), protoc and, when no Docker engine is
 /// installed, Debian's docker.io (dockerd, containerd, runc).
 fn apt_packages() -> anyhow::Result<()> {
     let mut missing = Vec::new();
     if !have("cc") {
         missing.push("gcc");
+    }
+    // The containerd and CRI client crates generate their gRPC code with protoc at build time.
+    if !have("protoc") {
+        missing.push("protobuf-compiler");
     }
     if !have("dockerd") && !daemon_answers() {
         missing.push("docker.io");
@@ -129,33 +128,12 @@ fn docker_daemon() -> anyhow::Result<()> {
     let pid1 = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
     if pid1.trim() == "systemd" {
         run(Command::new("systemctl").args(["start", "docker"]))?;
+        say("docker", "daemon started by systemd");
     } else {
-        let log = std::fs::File::create(DOCKERD_LOG)?;
-        let mut dockerd = Command::new("setsid");
-        dockerd
-            .args(["dockerd", "--exec-opt", "native.cgroupdriver=cgroupfs"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        // A daemon outlives the task that starts it: it must not inherit the task's other fds
-        // (a `flock` around `cargo xtask test` would be held by dockerd for good).
-        // SAFETY: close_range is async-signal-safe and touches nothing but the child's fds.
-        unsafe {
-            dockerd.pre_exec(|| {
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-                Ok(())
-            })
-        };
-        dockerd.spawn().context("starting dockerd")?;
+        let dockerd = ["dockerd", "--exec-opt", "native.cgroupdriver=cgroupfs"];
+        start_daemon("dockerd", &dockerd, Path::new(DOCKERD_LOG), daemon_answers)?;
+        say("docker", &format!("daemon started (log: {DOCKERD_LOG})"));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !daemon_answers() {
-        if Instant::now() > deadline {
-            bail!("dockerd did not answer within 60 s; see {DOCKERD_LOG}");
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-    say("docker", &format!("daemon started (log: {DOCKERD_LOG})"));
     Ok(())
 }
 

@@ -13,24 +13,25 @@ fn trial(index: usize, route: Route, limit: Limit, latency: Option<u64>) -> Tria
         Limit::Memory { bytes } => ("memory.limit_in_bytes", bytes.to_string()),
         Limit::Cpu { quota_us, .. } => ("cpu.cfs_quota_us", quota_us.to_string()),
     };
-    let docker = route.via_docker();
+    let (dockerd, runc) = (route.through_dockerd(), route.runc_writes());
     let outcome = match latency {
         Some(latency) => {
-            // The client's start-up takes 40 % of a docker trial, dockerd and runc the rest.
-            let request = start + latency * 2 / 5 * u64::from(docker);
+            // The client's start-up takes 40 % of a trial through dockerd, the layers below and
+            // runc the rest.
+            let request = start + latency * 2 / 5 * u64::from(dockerd);
             let applied = start + latency;
             Outcome::Paired(Timeline {
-                request_ns: docker.then_some(request),
-                request_syscall: docker.then(|| "read".into()),
-                exec_ns: docker.then_some(request + (applied - request) / 2),
+                request_ns: dockerd.then_some(request),
+                request_syscall: dockerd.then(|| "read".into()),
+                exec_ns: runc.then_some(request + (applied - request) / 2),
                 first_write_ns: applied - latency / 20 - 1_000,
                 write_enter_ns: applied - 1_000,
                 write_exit_ns: applied,
-                writer_pid: if docker { 4242 } else { 1000 },
-                writer_comm: if docker { "runc" } else { "cgbench" }.into(),
+                writer_pid: if runc { 4242 } else { 1000 },
+                writer_comm: if runc { "runc" } else { "cgbench" }.into(),
                 runc_write_exit_ns: None,
                 latency_ns: latency,
-                daemon_latency_ns: docker.then_some(applied - request),
+                daemon_latency_ns: dockerd.then_some(applied - request),
             })
         }
         None => Outcome::Unpaired { reason: format!("no write of {value} to {file} was seen") },
@@ -54,8 +55,8 @@ fn raw_open(index: usize, limit: Limit, latency: u64) -> TrialResult {
     t
 }
 
-/// Twelve trials: docker CLI and raw writes of both resources (one docker trial unpaired), the
-/// Engine API and the kept-open writes.
+/// Eighteen trials: docker CLI and raw writes of both resources (one docker trial unpaired), the
+/// Engine API, CRI, containerd, runc and the kept-open writes.
 pub fn trials() -> Vec<TrialResult> {
     let mem = |n: u64| Limit::Memory { bytes: (256 << 20) + n * 4096 };
     let cpu = |n: u64| Limit::Cpu { quota_us: 50_000 + n, period_us: 100_000 };
@@ -72,5 +73,11 @@ pub fn trials() -> Vec<TrialResult> {
         trial(9, Route::DockerApi, cpu(5), Some(13_100_000)),
         raw_open(10, mem(6), 1_400),
         raw_open(11, cpu(6), 1_900),
+        trial(12, Route::Cri, mem(7), Some(14_800_000)),
+        trial(13, Route::Cri, cpu(7), Some(15_200_000)),
+        trial(14, Route::Containerd, mem(8), Some(10_200_000)),
+        trial(15, Route::Containerd, cpu(8), Some(10_500_000)),
+        trial(16, Route::Runc, mem(9), Some(8_100_000)),
+        trial(17, Route::Runc, cpu(9), Some(8_300_000)),
     ]
 }

@@ -10,4 +10,4 @@ pub mod stats;
 pub mod summary;
 
 pub use pairing::{Actors, Outcome, Timeline, TrialResult, pair};
-pub use summary::{Analysis, Group, Honesty, Speedup};
+pub use summary::{Analysis, Group, Honesty, Layer, Speedup};

@@ -19,31 +19,36 @@ pub struct Milestone {
     pub ns: Option<u64>,
 }
 
-/// The milestones of a paired trial, in the order they must occur.
+/// The milestones of a paired trial, in the order they must occur. Each route names only those
+/// that exist on it: dockerd's read of the request where dockerd is on the way, runc's where
+/// runc writes.
 pub fn milestones(trial: &TrialResult) -> Option<Vec<Milestone>> {
     let t = trial.timeline()?;
     let m = |name, ns| Milestone { name, ns };
+    let route = trial.trial.planned.route;
     let (start, end) = (trial.trial.start_ns, trial.trial.end_ns);
-    Some(match trial.trial.planned.route {
-        Route::DockerCli | Route::DockerApi => vec![
-            m("client start", Some(start)),
-            m("dockerd reads request", t.request_ns),
-            m("runc exec", t.exec_ns),
-            m("runc's first cgroup write", Some(t.first_write_ns)),
-            m("target write entry", Some(t.write_enter_ns)),
-            m("limit applied", Some(t.write_exit_ns)),
-            m("client done", Some(end)),
-        ],
-        Route::Raw | Route::RawKeptOpen => vec![
-            m("cgbench starts", Some(start)),
-            m("target write entry", Some(t.write_enter_ns)),
-            m("limit applied", Some(t.write_exit_ns)),
-            m("cgbench done", Some(end)),
-        ],
-    })
+    let (caller_start, caller_done) = if route == Route::Runc || !route.runc_writes() {
+        ("cgbench starts", "cgbench done")
+    } else {
+        ("client start", "client done")
+    };
+    let mut milestones = vec![m(caller_start, Some(start))];
+    if route.through_dockerd() {
+        milestones.push(m("dockerd reads request", t.request_ns));
+    }
+    if route.runc_writes() {
+        milestones.extend([m("runc exec", t.exec_ns), m("runc's first cgroup write", Some(t.first_write_ns))]);
+    }
+    milestones.extend([
+        m("target write entry", Some(t.write_enter_ns)),
+        m("limit applied", Some(t.write_exit_ns)),
+        m(caller_done, Some(end)),
+    ]);
+    Some(milestones)
 }
 
-/// The stage names of a route, one per pair of consecutive milestones.
+/// The stage names of a route, one per pair of consecutive milestones. The first stage of a
+/// route that runc writes on names where the route enters the chain.
 pub fn stage_names(route: Route) -> &'static [&'static str] {
     match route {
         Route::DockerCli | Route::DockerApi => &[
@@ -53,6 +58,27 @@ pub fn stage_names(route: Route) -> &'static [&'static str] {
             "runc's other cgroup writes",
             "kernel applies the limit",
             "runc exit → reply → client done",
+        ],
+        Route::Cri => &[
+            "CRI → containerd → shim → runc exec",
+            "runc start → first cgroup write",
+            "runc's other cgroup writes",
+            "kernel applies the limit",
+            "runc exit → shim → CRI → client done",
+        ],
+        Route::Containerd => &[
+            "containerd → shim → runc exec",
+            "runc start → first cgroup write",
+            "runc's other cgroup writes",
+            "kernel applies the limit",
+            "runc exit → shim → client done",
+        ],
+        Route::Runc => &[
+            "cgbench forks → runc exec",
+            "runc start → first cgroup write",
+            "runc's other cgroup writes",
+            "kernel applies the limit",
+            "runc exit → cgbench reaps it",
         ],
         Route::Raw => &["open() → write entry", "kernel applies the limit", "write return → close() done"],
         Route::RawKeptOpen => &["write() called → write entry", "kernel applies the limit", "write returned"],
@@ -131,6 +157,20 @@ mod tests {
         assert!(in_order(&m));
         let d = durations(&m);
         assert_eq!(d.iter().flatten().sum::<u64>(), docker.trial.end_ns - docker.trial.start_ns);
+    }
+
+    /// Every route's stage list names exactly the stages between the milestones it has: no
+    /// request below dockerd, no runc where cgbench writes.
+    #[test]
+    fn every_route_has_one_stage_name_per_pair_of_its_milestones() {
+        for (i, trial) in fixtures::report().trials.iter().enumerate() {
+            let Some(m) = milestones(trial) else { continue };
+            let route = trial.trial.planned.route;
+            assert_eq!(m.len() - 1, stage_names(route).len(), "trial {i} ({route:?})");
+            assert_eq!(m.iter().any(|m| m.name == "dockerd reads request"), route.through_dockerd());
+            assert_eq!(m.iter().any(|m| m.name == "runc exec"), route.runc_writes());
+            assert!(in_order(&m), "trial {i}");
+        }
     }
 
     #[test]

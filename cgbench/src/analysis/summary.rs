@@ -1,6 +1,6 @@
 //! What a run found, per route and resource: the summary of each group of trials, the speed-up of
-//! each docker route over the raw write, and the counts that say whether the numbers can be
-//! trusted.
+//! every route over the raw write, what each layer of the chain adds, and the counts that say
+//! whether the numbers can be trusted.
 
 use serde::Serialize;
 
@@ -16,6 +16,7 @@ use crate::{resource::Resource, trial::Route};
 pub struct Analysis {
     pub groups: Vec<Group>,
     pub speedups: Vec<Speedup>,
+    pub layers: Vec<Layer>,
     pub honesty: Honesty,
     pub trials: Vec<TrialResult>,
 }
@@ -25,6 +26,7 @@ impl Analysis {
     pub fn of(trials: Vec<TrialResult>, lost_events: u64) -> Analysis {
         let groups = group(&trials);
         let speedups = speedups(&groups);
+        let layers = layers(&groups);
         // Every trial is in exactly one group.
         let honesty = Honesty {
             lost_events,
@@ -35,7 +37,7 @@ impl Analysis {
                 .filter(|t| stages::milestones(t).is_some_and(|m| !stages::in_order(&m)))
                 .count(),
         };
-        Analysis { groups, speedups, honesty, trials }
+        Analysis { groups, speedups, layers, honesty, trials }
     }
 }
 
@@ -60,6 +62,29 @@ pub struct Speedup {
     /// Median latency of `route` over the median raw-write latency.
     pub median_ratio: f64,
 }
+
+/// One layer of the chain, from two routes that enter it one layer apart.
+#[derive(Clone, Debug, Serialize)]
+pub struct Layer {
+    pub resource: Resource,
+    pub name: &'static str,
+    /// The route that goes through the layer, and the one that enters below it.
+    pub above: Route,
+    pub below: Route,
+    /// Median latency of `above` minus that of `below`: what the layer adds, as far as a
+    /// difference of medians can say (negative when the noise is larger than the layer).
+    pub median_added_ns: f64,
+}
+
+/// Routes that enter the chain one layer apart, and that layer. `cri` runs its own pod on another
+/// containerd than Docker's, so its layer compares two daemons of the same build.
+const LAYERS: [(Route, Route, &str); 5] = [
+    (Route::DockerCli, Route::DockerApi, "docker CLI"),
+    (Route::DockerApi, Route::Containerd, "dockerd"),
+    (Route::Cri, Route::Containerd, "CRI plugin"),
+    (Route::Containerd, Route::Runc, "containerd + shim"),
+    (Route::Runc, Route::Raw, "runc"),
+];
 
 /// What would make the numbers untrustworthy; all zero in a clean run. `--strict` fails on any.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -107,17 +132,32 @@ fn group(trials: &[TrialResult]) -> Vec<Group> {
         .collect()
 }
 
-/// Each docker route against the raw write, per resource.
+fn median(groups: &[Group], route: Route, resource: Resource) -> Option<f64> {
+    groups.iter().find(|g| g.route == route && g.resource == resource).and_then(|g| g.summary).map(|s| s.median_ns)
+}
+
+/// Every route runc writes on against the raw write, per resource (the kept-open write is the
+/// raw write's floor, not a route to speed up).
 fn speedups(groups: &[Group]) -> Vec<Speedup> {
-    let median = |route, resource| {
-        groups.iter().find(|g| g.route == route && g.resource == resource).and_then(|g| g.summary).map(|s| s.median_ns)
-    };
     let mut out = Vec::new();
     for resource in Resource::ALL {
-        let Some(raw) = median(Route::Raw, resource).filter(|&m| m > 0.0) else { continue };
-        for route in [Route::DockerCli, Route::DockerApi] {
-            if let Some(docker) = median(route, resource) {
-                out.push(Speedup { resource, route, median_ratio: docker / raw });
+        let Some(raw) = median(groups, Route::Raw, resource).filter(|&m| m > 0.0) else { continue };
+        for route in Route::ALL.into_iter().filter(|r| r.runc_writes()) {
+            if let Some(other) = median(groups, route, resource) {
+                out.push(Speedup { resource, route, median_ratio: other / raw });
+            }
+        }
+    }
+    out
+}
+
+/// Each layer whose two routes both ran, per resource.
+fn layers(groups: &[Group]) -> Vec<Layer> {
+    let mut out = Vec::new();
+    for resource in Resource::ALL {
+        for (above, below, name) in LAYERS {
+            if let (Some(a), Some(b)) = (median(groups, above, resource), median(groups, below, resource)) {
+                out.push(Layer { resource, name, above, below, median_added_ns: a - b });
             }
         }
     }
@@ -136,7 +176,7 @@ mod tests {
     #[test]
     fn groups_summarise_paired_trials_and_count_the_rest() {
         let r = Analysis::of(crate::analysis::fixtures::trials(), 0);
-        assert_eq!(r.groups.len(), 8);
+        assert_eq!(r.groups.len(), 14);
         let docker_cpu = r.groups.iter().find(|g| g.route == Route::DockerCli && g.resource == Resource::Cpu).unwrap();
         assert_eq!((docker_cpu.summary.unwrap().n, docker_cpu.unpaired), (1, 1));
         let raw_mem = r.groups.iter().find(|g| g.route == Route::Raw && g.resource == Resource::Memory).unwrap();
@@ -154,6 +194,20 @@ mod tests {
         assert!((ratio(Route::DockerCli, Resource::Memory) - 30_800_000.0 / 6_000.0).abs() < 1e-9);
         assert!((ratio(Route::DockerCli, Resource::Cpu) - 32_000_000.0 / 5_100.0).abs() < 1e-9);
         assert!((ratio(Route::DockerApi, Resource::Memory) - 12_500_000.0 / 6_000.0).abs() < 1e-9);
-        assert_eq!(r.speedups.len(), 4);
+        assert!((ratio(Route::Runc, Resource::Cpu) - 8_300_000.0 / 5_100.0).abs() < 1e-9);
+        assert_eq!(r.speedups.len(), 10, "every route runc writes on, for both resources");
+    }
+
+    #[test]
+    fn each_layer_is_the_difference_of_the_medians_of_the_routes_around_it() {
+        let r = Analysis::of(crate::analysis::fixtures::trials(), 0);
+        let added = |name, resource| {
+            r.layers.iter().find(|l| l.name == name && l.resource == resource).unwrap().median_added_ns
+        };
+        assert_eq!(added("dockerd", Resource::Memory), 12_500_000.0 - 10_200_000.0);
+        assert_eq!(added("CRI plugin", Resource::Cpu), 15_200_000.0 - 10_500_000.0);
+        assert_eq!(added("containerd + shim", Resource::Memory), 10_200_000.0 - 8_100_000.0);
+        assert_eq!(added("runc", Resource::Cpu), 8_300_000.0 - 5_100.0);
+        assert_eq!(r.layers.len(), 10, "five layers, both resources");
     }
 }

@@ -178,7 +178,7 @@ fn reads_what_compare_writes() {
     let run = read::parse(Path::new("fixture.json"), std::str::from_utf8(&json).unwrap()).unwrap();
     assert_eq!(run.latencies_ns[&(Route::DockerCli, Resource::Memory)], [30_400_000.0, 31_200_000.0]);
     assert_eq!(run.latencies_ns[&(Route::DockerCli, Resource::Cpu)], [32_000_000.0], "the unpaired trial has none");
-    assert_eq!(run.latencies_ns.len(), 8);
+    assert_eq!(run.latencies_ns.len(), 14);
     assert_eq!(run.environment.probe_method, "tracepoints");
 }
 

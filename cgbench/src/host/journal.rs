@@ -81,6 +81,9 @@ pub enum Change {
     Limits { container_id: String, init_pid: u32, files: Vec<(PathBuf, String)>, record: Limits },
     /// A pseudo filesystem cgbench mounted: unmount it once no live run may use it.
     Mount { target: PathBuf },
+    /// A CRI pod sandbox cgbench is about to run (recorded before the call): remove it with its
+    /// container, and the pod cgroup runc leaves.
+    Sandbox { endpoint: String, name: String },
 }
 
 /// A journal file as written.
@@ -250,10 +253,12 @@ mod tests {
             changes: vec![
                 Change::Container { name: "cgbench-7".into() },
                 Change::Mount { target: "/sys/kernel/tracing".into() },
+                Change::Sandbox { endpoint: "unix:///run/cri.sock".into(), name: "cgbench-pod-7".into() },
             ],
         };
         let json = serde_json::to_value(&entry).unwrap();
         assert_eq!(json["changes"][0]["kind"], "container");
+        assert_eq!(json["changes"][2]["kind"], "sandbox");
         let back: Entry = serde_json::from_value(json).unwrap();
         assert_eq!(back.changes, entry.changes);
     }

@@ -32,7 +32,7 @@ mod tests {
         insta::assert_snapshot!(text);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["schema_version"], SCHEMA_VERSION);
-        assert_eq!(v["trials"].as_array().unwrap().len(), 12);
+        assert_eq!(v["trials"].as_array().unwrap().len(), 18);
         assert_eq!(v["trials"][0]["outcome"]["latency_ns"], 31_200_000);
         assert_eq!(v["honesty"]["unpaired_trials"], 1);
         super::super::schema::assert_valid(&v);

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Group, Report};
-use crate::units::format_ns;
+use crate::units::{format_ns, format_signed_ns};
 
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
@@ -40,6 +40,16 @@ pub fn render(r: &Report) -> String {
                 _ => (format!("n/a ({})", s.missing.as_deref().unwrap_or("not seen")), String::new()),
             };
             let _ = writeln!(out, "| {} | {} | {} | {} | {median} | {p99} |", g.route.label(), g.resource, s.name, s.n);
+        }
+    }
+    if !r.layers.is_empty() {
+        out.push_str(
+            "\n### What each layer adds\n\nDifference of the median latencies of two routes that enter the chain one layer apart.\n\n| layer | resource | routes | median added |\n|---|---|---|--:|\n",
+        );
+        for l in &r.layers {
+            let added = format_signed_ns(l.median_added_ns);
+            let _ =
+                writeln!(out, "| {} | {} | {} − {} | {added} |", l.name, l.resource, l.above.flag(), l.below.flag());
         }
     }
     let h = &r.honesty;

@@ -15,7 +15,7 @@ pub use json::SCHEMA_VERSION;
 use serde::Serialize;
 
 use crate::{
-    analysis::{Analysis, Group, Honesty, Speedup, TrialResult},
+    analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult},
     kernel::events::KernelEvent,
     resource::Limits,
     trial::Route,
@@ -51,13 +51,17 @@ pub struct Environment {
     pub image: String,
     pub container_id: String,
     pub container_name: String,
+    /// The CRI runtime the `cri` route's pod ran on, when the route ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cri_runtime: Option<String>,
 }
 
 impl Environment {
     /// The first line of every format: what was measured, on what.
     pub fn headline(&self) -> String {
+        let cri = self.cri_runtime.as_ref().map(|cri| format!(" · CRI: {cri}")).unwrap_or_default();
         format!(
-            "cgbench {} · kernel {} · {} · docker {} (CLI {}) · probes: {}",
+            "cgbench {} · kernel {} · {} · docker {} (CLI {}){cri} · probes: {}",
             self.cgbench_version,
             self.kernel,
             self.cgroup_layout_label,
@@ -84,6 +88,7 @@ pub struct Report {
     pub config: RunConfig,
     pub groups: Vec<Group>,
     pub speedups: Vec<Speedup>,
+    pub layers: Vec<Layer>,
     pub honesty: Honesty,
     /// Why the trials stopped before the end (a fault or a signal); the report then covers the
     /// trials before it.
@@ -96,8 +101,8 @@ pub struct Report {
 
 impl Report {
     pub fn new(environment: Environment, config: RunConfig, analysis: Analysis, events: Vec<KernelEvent>) -> Report {
-        let Analysis { groups, speedups, honesty, trials } = analysis;
-        Report { environment, config, groups, speedups, honesty, ended_early: None, trials, events }
+        let Analysis { groups, speedups, layers, honesty, trials } = analysis;
+        Report { environment, config, groups, speedups, layers, honesty, ended_early: None, trials, events }
     }
 
     pub fn table(&self) -> String {
@@ -149,6 +154,7 @@ pub mod fixtures {
             image: "cgbench-target:0123456789abcdef".into(),
             container_id: "4f1c".into(),
             container_name: "cgbench-1000".into(),
+            cri_runtime: None,
         };
         let config = RunConfig {
             iterations: 4,

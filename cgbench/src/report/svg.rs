@@ -1,5 +1,5 @@
 //! `--plot FILE.svg`: the latency distribution of every route (CDF on a log-scale time axis) and
-//! the stage breakdown of the docker routes (stacked bars of stage medians). Plain SVG written by
+//! the stage breakdown of the routes runc writes on (stacked bars of stage medians). Plain SVG written by
 //! hand: no plotting dependency, opens in any browser.
 
 use std::fmt::Write as _;
@@ -13,12 +13,19 @@ const RIGHT: f64 = 220.0;
 const CDF_TOP: f64 = 50.0;
 const CDF_HEIGHT: f64 = 300.0;
 const BAR_HEIGHT: f64 = 22.0;
-const STAGE_COLORS: [&str; 6] = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1"];
+/// One colour per stage name: routes that enter the chain lower share the stages below.
+const STAGE_COLORS: [&str; 12] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1", "#edc948", "#ff9da7", "#9c755f", "#bab0ac",
+    "#17becf", "#bcbd22",
+];
 
 fn route_color(route: Route) -> &'static str {
     match route {
         Route::DockerCli => "#d62728",
         Route::DockerApi => "#ff7f0e",
+        Route::Cri => "#9467bd",
+        Route::Containerd => "#8c564b",
+        Route::Runc => "#e377c2",
         Route::Raw => "#1f77b4",
         Route::RawKeptOpen => "#2ca02c",
     }
@@ -54,9 +61,10 @@ fn latencies(r: &Report, g: &Group) -> Vec<f64> {
 
 pub fn render(r: &Report) -> String {
     let plot_width = WIDTH - LEFT - RIGHT;
-    let docker_groups: Vec<&Group> = r.groups.iter().filter(|g| g.route.via_docker() && g.summary.is_some()).collect();
+    let chain_groups: Vec<&Group> = r.groups.iter().filter(|g| g.route.runc_writes() && g.summary.is_some()).collect();
     let bars_top = CDF_TOP + CDF_HEIGHT + 90.0;
-    let height = bars_top + docker_groups.len() as f64 * (BAR_HEIGHT + 12.0) + 70.0;
+    let legend_lines = stage_names(&chain_groups).len().div_ceil(3) as f64;
+    let height = bars_top + chain_groups.len() as f64 * (BAR_HEIGHT + 12.0) + legend_lines * 18.0 + 34.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -74,9 +82,20 @@ pub fn render(r: &Report) -> String {
     );
 
     cdf(&mut s, r, plot_width);
-    stage_bars(&mut s, &docker_groups, bars_top, plot_width);
+    stage_bars(&mut s, &chain_groups, bars_top, plot_width);
     s.push_str("</svg>\n");
     s
+}
+
+/// Every stage name of the groups drawn, in order of first appearance: one colour each.
+fn stage_names<'a>(chain_groups: &[&'a Group]) -> Vec<&'a str> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in chain_groups.iter().flat_map(|g| g.stages.iter().map(|st| st.name)) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The latency CDF of every group, on a log-scale time axis, with its legend. Long, because
@@ -160,14 +179,18 @@ fn cdf(s: &mut String, r: &Report, plot_width: f64) {
     }
 }
 
-/// The stage breakdown of the docker routes: stacked medians, each bar scaled to its own total.
-fn stage_bars(s: &mut String, docker_groups: &[&Group], bars_top: f64, plot_width: f64) {
+/// The stage breakdown of the routes runc writes on: stacked medians, each bar scaled to its
+/// own total, and the legend of stage colours.
+fn stage_bars(s: &mut String, chain_groups: &[&Group], bars_top: f64, plot_width: f64) {
+    let stage_names = stage_names(chain_groups);
+    let color =
+        |name: &str| STAGE_COLORS[stage_names.iter().position(|&n| n == name).unwrap_or(0) % STAGE_COLORS.len()];
     let _ = writeln!(
         s,
-        r#"<text x="{LEFT}" y="{:.1}" font-size="15" font-weight="bold">Where docker's time goes: stage medians (each bar to its own total)</text>"#,
+        r#"<text x="{LEFT}" y="{:.1}" font-size="15" font-weight="bold">Where the time goes: stage medians (each bar to its own total)</text>"#,
         bars_top - 20.0
     );
-    for (row, g) in docker_groups.iter().enumerate() {
+    for (row, g) in chain_groups.iter().enumerate() {
         let top = bars_top + row as f64 * (BAR_HEIGHT + 12.0);
         let total: f64 = g.stages.iter().filter_map(|st| st.median_ns).sum();
         let _ = writeln!(
@@ -180,13 +203,13 @@ fn stage_bars(s: &mut String, docker_groups: &[&Group], bars_top: f64, plot_widt
         );
         let mut offset = LEFT + 150.0;
         let width = plot_width - 150.0;
-        for (k, st) in g.stages.iter().enumerate() {
+        for st in &g.stages {
             let Some(median) = st.median_ns.filter(|_| total > 0.0) else { continue };
             let w = median / total * width;
             let _ = writeln!(
                 s,
                 r#"<rect x="{offset:.1}" y="{top:.1}" width="{w:.1}" height="{BAR_HEIGHT}" fill="{}"><title>{}: {}</title></rect>"#,
-                STAGE_COLORS[k % STAGE_COLORS.len()],
+                color(st.name),
                 escape(st.name),
                 format_ns(median)
             );
@@ -200,21 +223,19 @@ fn stage_bars(s: &mut String, docker_groups: &[&Group], bars_top: f64, plot_widt
             format_ns(total)
         );
     }
-    if let Some(g) = docker_groups.first() {
-        let legend_top = bars_top + docker_groups.len() as f64 * (BAR_HEIGHT + 12.0) + 10.0;
-        for (k, st) in g.stages.iter().enumerate() {
-            let (col, line) = (k % 3, k / 3);
-            let lx = LEFT + col as f64 * 280.0;
-            let ly = legend_top + line as f64 * 18.0;
-            let _ = writeln!(
-                s,
-                r#"<rect x="{lx:.1}" y="{ly:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
-                STAGE_COLORS[k % STAGE_COLORS.len()],
-                lx + 18.0,
-                ly + 10.0,
-                escape(st.name)
-            );
-        }
+    let legend_top = bars_top + chain_groups.len() as f64 * (BAR_HEIGHT + 12.0) + 10.0;
+    for (k, name) in stage_names.iter().enumerate() {
+        let (col, line) = (k % 3, k / 3);
+        let lx = LEFT + col as f64 * 280.0;
+        let ly = legend_top + line as f64 * 18.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx:.1}" y="{ly:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            color(name),
+            lx + 18.0,
+            ly + 10.0,
+            escape(name)
+        );
     }
 }
 

@@ -3,7 +3,12 @@
 use std::fmt::Write as _;
 
 use super::{Group, Report};
-use crate::{analysis::stats::OUTLIER_Z, units::format_ns};
+use crate::{
+    analysis::stats::OUTLIER_Z,
+    resource::Resource,
+    trial::Route,
+    units::{format_ns, format_signed_ns},
+};
 
 const BAR_WIDTH: f64 = 40.0;
 
@@ -26,9 +31,12 @@ pub fn render(r: &Report) -> String {
     for g in &r.groups {
         let _ = writeln!(out, "{}", row(g));
     }
-    if r.groups.iter().any(|g| g.route.via_docker() && g.summary.is_some()) {
-        let _ = writeln!(out, "\nwhere the time goes (median · p99 per stage; bars: medians, to scale within a row)");
-        for g in r.groups.iter().filter(|g| g.route.via_docker()) {
+    if r.groups.iter().any(|g| g.route.runc_writes() && g.summary.is_some()) {
+        let _ = writeln!(
+            out,
+            "\nwhere the time goes (median · p99 per stage; bars: medians, to scale within a row; the first stage is where the route enters the chain)"
+        );
+        for g in r.groups.iter().filter(|g| g.route.runc_writes()) {
             waterfall(&mut out, g);
         }
     }
@@ -36,12 +44,19 @@ pub fn render(r: &Report) -> String {
     footer(&mut out, r);
     let _ = writeln!(
         out,
-        "span: the caller starts (docker CLI spawned, API call made, cgbench writes) → the kernel has applied the limit"
+        "span: the caller starts (docker CLI or runc spawned, API call made, cgbench writes) → the kernel has applied the limit"
     );
+    if r.groups.iter().any(|g| g.route == Route::Cri) {
+        let _ = writeln!(
+            out,
+            "cri: measured on a pod cgbench runs on the CRI runtime (CRI cannot update Docker's containers); every other route on the Docker container"
+        );
+    }
     out
 }
 
-/// After the tables: the daemon's span, the speed-ups, the checks and any noise warning.
+/// After the tables: the daemon's span, the speed-ups, what each layer adds, the checks and any
+/// noise warning.
 fn footer(out: &mut String, r: &Report) {
     let daemon: Vec<String> = r
         .groups
@@ -60,6 +75,7 @@ fn footer(out: &mut String, r: &Report) {
             r.speedups.iter().map(|s| format!("{} {} ×{:.0}", s.route.label(), s.resource, s.median_ratio)).collect();
         let _ = writeln!(out, "speed-up over raw write (medians): {}", ratios.join(" · "));
     }
+    layers(out, r);
     let h = &r.honesty;
     let _ = writeln!(
         out,
@@ -79,6 +95,27 @@ fn footer(out: &mut String, r: &Report) {
             "warning: outliers (modified Z-score > {OUTLIER_Z}): {}. The machine was noisy: compare medians, or rerun on a quieter host.",
             list.join(", ")
         );
+    }
+}
+
+/// What each layer of the chain adds, one line per resource.
+fn layers(out: &mut String, r: &Report) {
+    if r.layers.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "what each layer adds (difference of medians, route above − route below):");
+    for resource in Resource::ALL {
+        let of_resource: Vec<String> = r
+            .layers
+            .iter()
+            .filter(|l| l.resource == resource)
+            .map(|l| {
+                format!("{} {} ({} − {})", l.name, format_signed_ns(l.median_added_ns), l.above.flag(), l.below.flag())
+            })
+            .collect();
+        if !of_resource.is_empty() {
+            let _ = writeln!(out, "  {:<7} {}", resource.to_string(), of_resource.join(" · "));
+        }
     }
 }
 

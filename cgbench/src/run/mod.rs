@@ -13,7 +13,8 @@ use std::{collections::HashMap, panic::AssertUnwindSafe, sync::atomic::AtomicBoo
 
 use anyhow::{anyhow, bail};
 use futures_util::FutureExt as _;
-use session::{Running, Session, Subject, cleanup_failed};
+use routes::{Apply, Services};
+use session::{Running, Session, Subject, both, cleanup_failed};
 use trials::{Bench, Collected};
 
 use crate::{
@@ -66,10 +67,13 @@ pub async fn compare(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result
 }
 
 /// What a run learns about the host before it changes anything: a refusal here costs nothing.
+/// It is also what the trials reach: the cgroups, dockerd, and the layers below dockerd that
+/// routes call directly.
 struct Preflight {
     host: Host,
     method: AttachMethod,
     docker: DockerHost,
+    services: Services,
     dockerds: Vec<u32>,
     /// cgbench itself, and under systemd's cgroup driver pid 1 too: systemd applies the unit
     /// properties runc asks for over D-Bus, and writes first.
@@ -88,6 +92,7 @@ async fn preflight(opts: &CompareOptions) -> anyhow::Result<Preflight> {
             "no dockerd process runs on this host: cgbench times a local Docker daemon (remote DOCKER_HOST is not supported)"
         );
     }
+    let services = Services::reach(&opts.routes, &opts.cri_endpoint).await?;
     let cli_version = if opts.routes.contains(&Route::DockerCli) {
         docker::cli_version(&opts.docker_cli).await?
     } else {
@@ -95,7 +100,7 @@ async fn preflight(opts: &CompareOptions) -> anyhow::Result<Preflight> {
     };
     let own = std::process::id();
     let writers = if docker.cgroup_driver == "systemd" { vec![own, 1] } else { vec![own] };
-    Ok(Preflight { host, method, docker, dockerds, writers, cli_version })
+    Ok(Preflight { host, method, docker, services, dockerds, writers, cli_version })
 }
 
 /// The report of what was measured, and the error that ended the trials early, if one did (the
@@ -145,10 +150,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
             });
         }
     };
-    let cleaned = match (restored, removed) {
-        (Err(restoring), Err(removing)) => Err(anyhow!("{removing:#}; {restoring:#}")),
-        (restored, removed) => restored.and(removed),
-    };
+    let cleaned = both(removed, restored);
     let ended_early = collected.ended_early;
     let mut report = report_of(&pre, &running, opts, collected.trials, collected.events, lost_events?, probe_load_ns)?;
     report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
@@ -197,6 +199,7 @@ fn report_of(
         image: running.image.clone(),
         container_id: container.id.clone(),
         container_name: container.name.clone(),
+        cri_runtime: pre.services.cri.as_ref().map(|cri| format!("{} at {}", cri.version, cri.endpoint)),
     };
     let config = RunConfig {
         iterations: opts.iterations,
@@ -209,7 +212,8 @@ fn report_of(
 }
 
 /// From the container's cgroups found to its limits put back: the trials, and whether the
-/// restore succeeded. An error here (before the trials) means nothing was changed.
+/// routes' own set-up was undone and the limits restored. An error here (before the trials)
+/// means nothing was changed.
 async fn trials_in_session(
     pre: &Preflight,
     running: &Running,
@@ -218,7 +222,7 @@ async fn trials_in_session(
     opts: &CompareOptions,
     stop: &AtomicBool,
 ) -> anyhow::Result<(Collected, anyhow::Result<()>)> {
-    let (docker, Running { container, limits, .. }) = (&pre.docker, running);
+    let Running { container, limits, .. } = running;
     let session = Session::open(&pre.host, running, opts)?;
     let undo = session.undo();
     if let Some(change) = &undo {
@@ -229,22 +233,55 @@ async fn trials_in_session(
     trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
 
     let target = routes::Target {
-        docker,
+        docker: &pre.docker,
+        services: &pre.services,
+        host: &pre.host,
         container_id: &container.id,
         files: &session.files,
+        initial_limits: *limits,
         docker_cli: &opts.docker_cli,
         memory_swap: opts.memory_swap(),
         samples: [Limit::Memory { bytes: 0 }, opts.cpu_values[0]],
     };
-    let built: anyhow::Result<HashMap<_, _>> =
-        opts.routes.iter().map(|&route| Ok((route, routes::build(route, &target)?))).collect();
-    let collected = match built {
-        Ok(routes) => Bench { docker, session: &session, routes, stop }.run(probes, opts.schedule(), opts.quiet).await,
+    let (routes, built) = build_routes(&target, opts, journal).await;
+    // A route with a container of its own (cri) has its cgroups watched as well.
+    let watched = routes
+        .values()
+        .filter_map(|route| route.own_files())
+        .try_for_each(|files| probes.watch(&Watch { cgroups: &files.keys()?, ..Watch::default() }));
+    let collected = match built.and(watched) {
+        Ok(()) => {
+            let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, stop };
+            bench.run(probes, opts.schedule(), opts.quiet).await
+        }
         Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
     };
-    let restored = session.restore(docker).await;
+    let mut finished = Ok(());
+    for route in routes.values() {
+        finished = both(finished, route.finish(journal).await);
+    }
+    let restored = session.restore(&pre.docker).await;
     if let (Ok(()), Some(change)) = (&restored, &undo) {
         journal.undone(change)?;
     }
-    Ok((collected, restored))
+    Ok((collected, both(finished, restored)))
+}
+
+/// Every route asked for, ready; building stops at the first that fails, and those built before
+/// it are returned all the same, to be finished.
+async fn build_routes<'a>(
+    target: &routes::Target<'a>,
+    opts: &CompareOptions,
+    journal: &mut Journal,
+) -> (HashMap<Route, Box<dyn Apply + 'a>>, anyhow::Result<()>) {
+    let mut built = HashMap::new();
+    for &route in &opts.routes {
+        match routes::build(route, target, journal).await {
+            Ok(apply) => {
+                built.insert(route, apply);
+            }
+            Err(e) => return (built, Err(e)),
+        }
+    }
+    (built, Ok(()))
 }

@@ -166,6 +166,14 @@ impl<'a> Session<'a> {
     }
 }
 
+/// Two cleanup steps' outcome as one: both errors when both failed, the first one first.
+pub fn both(first: anyhow::Result<()>, second: anyhow::Result<()>) -> anyhow::Result<()> {
+    match (first, second) {
+        (Err(a), Err(b)) => Err(anyhow!("{a:#}; {b:#}")),
+        (first, second) => first.and(second),
+    }
+}
+
 /// A failed cleanup leads the error, since it is what the user must act on (and it makes an
 /// interruption's "limits restored, … removed" untrue); what ended the run follows.
 pub fn cleanup_failed(cleanup: anyhow::Error, cause: anyhow::Error) -> anyhow::Error {

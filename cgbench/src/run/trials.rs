@@ -49,7 +49,7 @@ pub fn self_check(probes: &mut Probes, session: &Session, sample: &Limit) -> any
 pub struct Bench<'a> {
     pub docker: &'a DockerHost,
     pub session: &'a Session<'a>,
-    pub routes: HashMap<Route, Box<dyn Apply + 'a>>,
+    pub routes: &'a HashMap<Route, Box<dyn Apply + 'a>>,
     pub stop: &'a AtomicBool,
 }
 
@@ -75,9 +75,9 @@ impl Bench<'_> {
         if self.stop.load(Ordering::SeqCst) {
             return Err(Interrupted.into());
         }
-        let target = self.session.files.trial_target(&planned.limit)?;
         let route =
             self.routes.get(&planned.route).ok_or_else(|| anyhow!("route {:?} was not set up", planned.route))?;
+        let target = route.own_files().unwrap_or(&self.session.files).trial_target(&planned.limit)?;
         let lost_before = probes.lost()?;
         let applied = route.apply(&planned.limit).await;
         let events = probes.drain();

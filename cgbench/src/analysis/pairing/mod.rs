@@ -6,6 +6,8 @@
 
 mod finders;
 #[cfg(test)]
+mod recorded;
+#[cfg(test)]
 mod tests;
 
 use serde::Serialize;
@@ -16,11 +18,11 @@ use crate::{kernel::events::KernelEvent, trial::ExecutedTrial};
 /// The kernel's timeline of one paired trial (all CLOCK_MONOTONIC ns).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Timeline {
-    /// dockerd finished reading the update request (docker routes only).
+    /// dockerd finished reading the update request (routes through dockerd only).
     pub request_ns: Option<u64>,
     /// The syscall dockerd read it with (`read` for Go's net/http).
     pub request_syscall: Option<String>,
-    /// The writer (runc) was executed (docker routes only).
+    /// The writer (runc) was executed (routes runc writes on only).
     pub exec_ns: Option<u64>,
     /// The writer's first write to any of the container's cgroup files.
     pub first_write_ns: u64,
@@ -31,7 +33,8 @@ pub struct Timeline {
     pub writer_comm: String,
     /// When another process (systemd) wrote the limit first, the exit of runc's own write of it.
     pub runc_write_exit_ns: Option<u64>,
-    /// The caller starts (CLI spawned, API call made, cgbench writes) → the limit is applied.
+    /// The caller starts (CLI or runc spawned, API call made, cgbench writes) → the limit is
+    /// applied.
     pub latency_ns: u64,
     /// Docker routes: dockerd has the request → the limit is applied (the original script's span).
     pub daemon_latency_ns: Option<u64>,
@@ -73,7 +76,7 @@ impl TrialResult {
 
 /// Who is who on this host.
 pub struct Actors<'a> {
-    /// cgbench's own tgid: the writer of raw trials, and never of docker trials.
+    /// cgbench's own tgid: the writer of raw trials, and never of those runc writes on.
     pub own_tgid: u32,
     pub container_id: &'a str,
 }
@@ -106,7 +109,9 @@ pub fn pair(trials: Vec<ExecutedTrial>, mut events: Vec<KernelEvent>, actors: &A
 }
 
 /// Composes the finders in the order their milestones depend on one another: the target write
-/// first, since the request must have been read before its entry and runc is known from it.
+/// first, since the request must have been read before its entry and runc is known from it. A
+/// route is paired from the milestones it has: dockerd's request only where dockerd is on the
+/// way, runc's exec only where runc writes.
 fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> Outcome {
     if trial.lost_events > 0 {
         return Outcome::Unpaired {
@@ -117,8 +122,9 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
         };
     }
     let window = Window { events, span: trial.start_ns..=trial.end_ns };
-    let docker = trial.planned.route.via_docker();
-    let Some(writes) = window.target_writes(&trial.target, |tgid| (tgid == actors.own_tgid) != docker) else {
+    let route = trial.planned.route;
+    let by_runc = route.runc_writes();
+    let Some(writes) = window.target_writes(&trial.target, |tgid| (tgid == actors.own_tgid) != by_runc) else {
         return Outcome::Unpaired { reason: unseen_target_write(trial) };
     };
     let (target, runc) = (&writes.enforcing, writes.runc_tgid());
@@ -133,14 +139,15 @@ fn pair_one(trial: &ExecutedTrial, events: &[KernelEvent], actors: &Actors) -> O
         };
     }
     let first_write_ns = window.first_cgroup_write([target.tgid, runc], target.enter_ns);
-    let (request, exec_ns) = if docker {
+    let request = if route.through_dockerd() {
         let Some(request) = window.update_request(actors.container_id, target.enter_ns) else {
             return Outcome::Unpaired { reason: "dockerd's read of the update request was not seen".into() };
         };
-        (Some(request), window.runc_exec(runc, first_write_ns))
+        Some(request)
     } else {
-        (None, None)
+        None
     };
+    let exec_ns = if by_runc { window.runc_exec(runc, first_write_ns) } else { None };
     let request_ns = request.as_ref().map(|r| r.read_exit_ns);
     Outcome::Paired(Timeline {
         request_ns,

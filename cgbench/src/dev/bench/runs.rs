@@ -169,7 +169,7 @@ mod tests {
         fixtures::report().write(Format::Json, &mut json).unwrap();
         let report = CompareReport::parse(std::str::from_utf8(&json).unwrap()).unwrap();
         assert_eq!(report.environment.probe_load_ns, 1_400_000);
-        assert_eq!(report.trials.len(), 12);
+        assert_eq!(report.trials.len(), 18);
         assert_eq!(report.trials[0].outcome.latency_ns, Some(31_200_000));
         assert!(report.trials.iter().all(|t| t.start_ns <= t.end_ns));
         assert_eq!(report.trials.iter().filter(|t| t.outcome.latency_ns.is_none()).count(), 1, "the unpaired one");

@@ -139,6 +139,20 @@ impl Host {
         };
         Ok(CgroupFiles { memory: dir(Resource::Memory)?, cpu: dir(Resource::Cpu)? })
     }
+
+    /// Removes the empty cgroup `cgroup_path` from every hierarchy that has it: what a container
+    /// runtime leaves of a pod once the pod's own cgroups are gone.
+    pub fn remove_everywhere(&self, cgroup_path: &str) -> anyhow::Result<()> {
+        for dir in self.mounts.iter().filter_map(|mount| join_confined(mount, cgroup_path).ok()) {
+            match std::fs::remove_dir(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing cgroup {}", dir.display()));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The mount point joined with a cgroup path, refusing anything that could leave the mount

@@ -1,14 +1,10 @@
 //! The Engine API called by cgbench over a kept-alive connection, as an autoscaler would call it:
 //! dockerd → containerd → shim → runc → cgroup file, without the CLI's start-up.
 
-use futures_util::{FutureExt as _, future::BoxFuture};
+use futures_util::future::BoxFuture;
 
-use super::{Apply, Target};
-use crate::{
-    host::{docker::DockerHost, system::monotonic_ns},
-    resource::Limit,
-    trial::Span,
-};
+use super::{Apply, Target, timed};
+use crate::{host::docker::DockerHost, resource::Limit, trial::Span};
 
 pub struct DockerApi<'a> {
     docker: &'a DockerHost,
@@ -28,11 +24,6 @@ impl<'a> DockerApi<'a> {
 
 impl Apply for DockerApi<'_> {
     fn apply<'b>(&'b self, limit: &'b Limit) -> BoxFuture<'b, anyhow::Result<Span>> {
-        async move {
-            let start_ns = monotonic_ns();
-            self.docker.update_limit(&self.container_id, limit, self.memory_swap).await?;
-            Ok(Span { start_ns, end_ns: monotonic_ns() })
-        }
-        .boxed()
+        timed(self.docker.update_limit(&self.container_id, limit, self.memory_swap))
     }
 }
