@@ -58,14 +58,24 @@ impl Run {
     /// Returns once the trials are under way (and the probes watch runc): off a terminal, progress
     /// comes as a line per tenth of the run.
     fn wait_for_trials(&mut self) {
-        let first = self.stderr.next().expect("a progress line").unwrap();
-        assert!(first.starts_with("cgbench: "), "{first}");
+        // Lines before it may be notices (`cgbench: run … (no longer running): …`, from recovery).
+        let progress = |l: &String| l.starts_with("cgbench: ") && l.ends_with(" trials");
+        let first = self.stderr.by_ref().map(Result::unwrap).find(progress);
+        assert!(first.is_some(), "the run ended before its first progress line");
     }
 
     fn finish(self) -> Ended {
-        let errors = self.stderr.map(Result::unwrap).filter(|l| !l.starts_with("cgbench: ")).collect();
+        let (errors, notices): (Vec<String>, Vec<String>) =
+            self.stderr.map(Result::unwrap).partition(|l| !l.starts_with("cgbench: "));
         let out = self.child.wait_with_output().unwrap();
-        let report = serde_json::from_str(&fs::read_to_string(&self.json).unwrap()).unwrap();
+        let written = fs::read_to_string(&self.json).unwrap_or_else(|e| {
+            panic!(
+                "the run wrote no report ({e}); it exited {:?} (signal {:?}) saying {errors:?} {notices:?}",
+                out.status.code(),
+                std::os::unix::process::ExitStatusExt::signal(&out.status)
+            )
+        });
+        let report = serde_json::from_str(&written).unwrap();
         common::schema::assert_valid(&report);
         fs::remove_file(&self.json).unwrap();
         Ended { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), errors, report }

@@ -20,10 +20,6 @@ use cgbench::{
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    // Output piped into `head` ends quietly instead of panicking. Safe for cleanup: reports are
-    // printed only after the host has been restored.
-    // SAFETY: resetting a signal disposition before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -36,6 +32,13 @@ fn main() -> ExitCode {
         }
     };
     cgbench::diagnostics::init(cli.verbose);
+    // Every command but compare only prints: output piped into `head` may end it quietly.
+    // compare feeds children through pipes (runc's resources, an image into the CRI runtime),
+    // where a child that dies must be an error with cleanup, not a silent SIGPIPE; it turns
+    // SIGPIPE back on only once the host is restored, before it prints.
+    if !matches!(cli.command, Command::Compare(_)) {
+        cgbench::host::system::end_quietly_on_closed_stdout();
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

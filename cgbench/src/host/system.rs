@@ -31,6 +31,14 @@ pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
 }
 
+/// From now on a write to a closed stdout (`cgbench … | head`) ends the process quietly instead
+/// of a panic. Only once no child is fed through a pipe: a child that dies would end cgbench the
+/// same way, before its cleanup.
+pub fn end_quietly_on_closed_stdout() {
+    // SAFETY: restoring a signal's default disposition has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 /// CPU time this process has used (user + system), in ns.
 pub fn cpu_time_ns() -> u64 {
     // SAFETY: an all-zero rusage is valid, and getrusage only writes through the pointer.

@@ -23,7 +23,7 @@ use crate::{
         cgroup::Host,
         docker::{self, DockerHost},
         journal::{Change, Journal, Owner},
-        system::{ensure_root, kernel_release, monotonic_ns},
+        system::{end_quietly_on_closed_stdout, ensure_root, kernel_release, monotonic_ns},
     },
     kernel::{
         AttachMethod, Probes, Watch, attach,
@@ -41,6 +41,7 @@ use crate::{
 /// trials early is returned after the partial report has been shown.
 pub async fn compare(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<()> {
     let (report, ended_early) = measure(opts, stop).await?;
+    end_quietly_on_closed_stdout();
     if !report.trials.is_empty() {
         print!("{}", report.table());
     }
