@@ -32,7 +32,7 @@ use crate::{
     options::CompareOptions,
     recovery,
     report::{Environment, Report, RunConfig},
-    resource::Limit,
+    resource::{CpuGrain, Limit},
     trial::{ExecutedTrial, Route},
 };
 
@@ -239,7 +239,10 @@ async fn trials_in_session(
     let built: anyhow::Result<HashMap<_, _>> =
         opts.routes.iter().map(|&route| Ok((route, routes::build(route, &target)?))).collect();
     let collected = match built {
-        Ok(routes) => Bench { docker, session: &session, routes, stop }.run(probes, opts.schedule(), opts.quiet).await,
+        Ok(routes) => {
+            let schedule = opts.schedule(CpuGrain::of_docker_driver(&docker.cgroup_driver));
+            Bench { docker, session: &session, routes, stop }.run(probes, schedule, opts.quiet).await
+        }
         Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
     };
     let restored = session.restore(docker).await;
