@@ -6,6 +6,8 @@
 
 mod finders;
 #[cfg(test)]
+mod recorded;
+#[cfg(test)]
 mod tests;
 
 use serde::Serialize;
