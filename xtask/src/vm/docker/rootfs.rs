@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::process::{output, run};
+use crate::process::run;
 
 /// What the guest runs: Docker with containerd and runc, systemd for the systemd driver, and the
 /// distribution kernel it boots. AppArmor because Debian's kernel enables it: without the
@@ -122,18 +122,23 @@ fn debootstrap(rootfs: &Path, packages: &str) -> anyhow::Result<()> {
 
 /// The first Debian archive in this machine's apt sources (deb822 `URIs:` or one-line `deb`).
 fn debian_mirror() -> anyhow::Result<String> {
-    let sources = output(Command::new("sh").args([
-        "-c",
-        "cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null",
-    ]))
-    .unwrap_or_default();
+    let listed = std::fs::read_dir("/etc/apt/sources.list.d").into_iter().flatten().flatten().map(|e| e.path());
+    let sources: String = std::iter::once(PathBuf::from("/etc/apt/sources.list"))
+        .chain(listed)
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .collect::<Vec<_>>()
+        .join("\n");
+    first_debian_archive(&sources)
+        .context("no Debian archive (…/debian) in /etc/apt/sources.list*: debootstrap needs one")
+}
+
+fn first_debian_archive(sources: &str) -> Option<String> {
     sources
         .lines()
         .filter_map(|l| l.trim().strip_prefix("URIs:").or_else(|| l.trim().strip_prefix("deb ")))
         .flat_map(str::split_whitespace)
         .find(|uri| uri.starts_with("http") && uri.trim_end_matches('/').ends_with("/debian"))
         .map(str::to_owned)
-        .context("no Debian archive (…/debian) in /etc/apt/sources.list*: debootstrap needs one")
 }
 
 /// Bakes the boots' plumbing into the root filesystem and rebuilds its initramfs with only the
@@ -157,4 +162,20 @@ fn configure(rootfs: &Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(rootfs.join("mnt/host"))?;
     run(Command::new("chroot").arg(rootfs).args(["update-initramfs", "-u", "-k", "all"]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debian_archive_is_found_in_either_format() {
+        let deb822 = "Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\n\n\
+                      Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n";
+        assert_eq!(first_debian_archive(deb822).as_deref(), Some("http://deb.debian.org/debian"));
+        let one_line = "deb [signed-by=/k.gpg] http://mirror.example/debian-security bookworm-security main\n\
+                        deb [arch=amd64] http://mirror.example/debian/ bookworm main\n";
+        assert_eq!(first_debian_archive(one_line).as_deref(), Some("http://mirror.example/debian/"));
+        assert_eq!(first_debian_archive("deb https://packages.cloud.google.com/apt cloud-sdk main"), None);
+    }
 }
