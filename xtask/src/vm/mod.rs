@@ -24,7 +24,7 @@ pub fn test() -> anyhow::Result<()> {
     let mut timings = Timings::default();
     let cache = Path::new(VM_CACHE);
     std::fs::create_dir_all(cache)?;
-    timings.time("qemu, debootstrap and the initramfs tools", prerequisites)?;
+    timings.time("qemu, debootstrap, cpio and busybox", prerequisites)?;
     // The binary `dist` packs, without dist's check of the tarball on this host's Docker: the
     // VMs have their own dockerd, and the host's may be busy with other work.
     let binary = timings.time("static cgbench", crate::dist::static_binary)?;

@@ -68,7 +68,7 @@ pub struct Disk {
     pub initrd: PathBuf,
 }
 
-/// The cached disk, built or rebuilt as needed. Says which it did.
+/// The cached disk, built or rebuilt as needed, saying when it does.
 pub fn disk(cache: &Path) -> anyhow::Result<Disk> {
     let rootfs = cache.join("rootfs");
     let packages = PACKAGES.join(",");
