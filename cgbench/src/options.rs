@@ -14,7 +14,7 @@ use crate::{
     },
     kernel::{AttachMethod, attach},
     report::Format,
-    resource::{Limit, Limits},
+    resource::{CpuGrain, Limit, Limits},
     run::plan::Schedule,
     trial::{PlannedTrial, Route},
     units::{parse_bytes, parse_cpus, parse_pair},
@@ -123,13 +123,15 @@ impl CompareOptions {
         }
     }
 
-    pub fn schedule(&self) -> Vec<PlannedTrial> {
+    /// The trials, their CPU values nudged in steps of `cpu_grain`, the grain of the daemon's path.
+    pub fn schedule(&self, cpu_grain: CpuGrain) -> Vec<PlannedTrial> {
         Schedule {
             iterations: self.iterations,
             warmup: self.warmup,
             routes: &self.routes,
             memory: self.memory_values.map(|bytes| Limit::Memory { bytes }),
             cpu: self.cpu_values,
+            cpu_grain,
             seed: self.seed,
         }
         .trials()

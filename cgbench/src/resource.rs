@@ -65,13 +65,16 @@ impl Limit {
         }
     }
 
-    /// The same limit nudged by `step` units of its finest resolution (a page of memory, 1 µs of
-    /// quota), so that every trial writes a value of its own and its kernel event can be told
-    /// apart by the bytes written.
-    pub fn nudged(&self, step: u64) -> Limit {
+    /// The same limit nudged by `step` units of the finest resolution the path to the kernel
+    /// keeps (a page of memory; a step of `grain` of quota), so that every trial writes a value of
+    /// its own and its kernel event can be told apart by the bytes written — and the writers on
+    /// the way write it as they would a user's value.
+    pub fn nudged(&self, step: u64, grain: CpuGrain) -> Limit {
         match *self {
             Limit::Memory { bytes } => Limit::Memory { bytes: bytes + step * 4096 },
-            Limit::Cpu { quota_us, period_us } => Limit::Cpu { quota_us: quota_us + step, period_us },
+            Limit::Cpu { quota_us, period_us } => {
+                Limit::Cpu { quota_us: quota_us + step * grain.quota_step_us(period_us), period_us }
+            }
         }
     }
 
@@ -112,6 +115,49 @@ impl Limit {
     }
 }
 
+/// systemd keeps a unit's CPU quota as CPU time per second, in steps of this many µs (1 % of a
+/// CPU).
+const SYSTEMD_STEP_US_PER_S: u64 = 10_000;
+
+/// How finely the path to the kernel keeps a CPU quota. runc and the kernel keep it to the µs.
+/// Under Docker's systemd cgroup driver runc also hands the quota to systemd
+/// (`CPUQuotaPerSecUSec`), rounded up to systemd's steps of 10 ms per second, and systemd writes
+/// that to `cpu.max` before runc writes the exact quota — and writes it again at every later
+/// update of the unit, whatever the update is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuGrain {
+    Microsecond,
+    SystemdStep,
+}
+
+impl CpuGrain {
+    /// The grain of the path through a Docker daemon with this cgroup driver.
+    pub fn of_docker_driver(cgroup_driver: &str) -> CpuGrain {
+        if cgroup_driver == "systemd" { CpuGrain::SystemdStep } else { CpuGrain::Microsecond }
+    }
+
+    /// µs of quota per `period_us` in one step.
+    fn quota_step_us(self, period_us: u64) -> u64 {
+        match self {
+            CpuGrain::Microsecond => 1,
+            CpuGrain::SystemdStep => SYSTEMD_STEP_US_PER_S * period_us / 1_000_000,
+        }
+    }
+
+    /// The limit as the grain keeps it: under systemd, the quota systemd writes, computed as
+    /// runc's systemd driver does (quota per second, rounded up to the next step) and then
+    /// systemd (back over the period). Memory is kept as it is.
+    pub fn kept(self, limit: Limit) -> Limit {
+        match (self, limit) {
+            (CpuGrain::SystemdStep, Limit::Cpu { quota_us, period_us }) => {
+                let per_s = (quota_us * 1_000_000 / period_us).next_multiple_of(SYSTEMD_STEP_US_PER_S);
+                Limit::Cpu { quota_us: per_s * period_us / 1_000_000, period_us }
+            }
+            _ => limit,
+        }
+    }
+}
+
 /// A container's memory and CPU limits together, as Docker records them: what a cgbench
 /// container starts with, and what a `--container` gets back at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,14 +193,33 @@ mod tests {
     #[test]
     fn nudges_keep_values_apart_at_the_finest_resolution() {
         let mem = Limit::Memory { bytes: 256 << 20 };
-        assert_eq!(mem.nudged(3), Limit::Memory { bytes: (256 << 20) + 3 * 4096 });
+        assert_eq!(mem.nudged(3, CpuGrain::SystemdStep), Limit::Memory { bytes: (256 << 20) + 3 * 4096 });
         let cpu = Limit::cpus(500_000).unwrap();
-        assert_eq!(cpu.nudged(1), Limit::Cpu { quota_us: 50_001, period_us: 100_000 });
+        assert_eq!(cpu.nudged(1, CpuGrain::Microsecond), Limit::Cpu { quota_us: 50_001, period_us: 100_000 });
+        assert_eq!(cpu.nudged(2, CpuGrain::SystemdStep), Limit::Cpu { quota_us: 52_000, period_us: 100_000 });
+    }
+
+    /// As seen in the VM (vm-test): runc asked for 50005 µs and 100032 µs, systemd wrote 51000
+    /// and 101000 first.
+    #[test]
+    fn systemd_rounds_a_quota_up_to_its_steps() {
+        let kept = |quota_us| match CpuGrain::SystemdStep.kept(Limit::Cpu { quota_us, period_us: 100_000 }) {
+            Limit::Cpu { quota_us, .. } => quota_us,
+            Limit::Memory { .. } => unreachable!(),
+        };
+        assert_eq!([kept(50_005), kept(100_032), kept(51_000), kept(1_000)], [51_000, 101_000, 51_000, 1_000]);
+        let cpu = Limit::cpus(505_000).unwrap();
+        assert_eq!(CpuGrain::Microsecond.kept(cpu), cpu);
+        assert_eq!(CpuGrain::SystemdStep.kept(cpu.nudged(3, CpuGrain::SystemdStep)), Limit::cpus(540_000).unwrap());
+        let mem = Limit::Memory { bytes: 268_439_553 };
+        assert_eq!(CpuGrain::SystemdStep.kept(mem), mem);
+        assert_eq!(CpuGrain::of_docker_driver("systemd"), CpuGrain::SystemdStep);
+        assert_eq!(CpuGrain::of_docker_driver("cgroupfs"), CpuGrain::Microsecond);
     }
 
     #[test]
     fn docker_arguments_are_exact() {
-        let cpu = Limit::cpus(500_000).unwrap().nudged(1);
+        let cpu = Limit::cpus(500_000).unwrap().nudged(1, CpuGrain::Microsecond);
         assert_eq!(cpu.docker_update_args(0), ["--cpus", "0.50001"]);
         assert_eq!(Limit::nano_cpus(50_001, 100_000), 500_010_000);
         let mem = Limit::Memory { bytes: 268_439_552 };
@@ -165,7 +230,7 @@ mod tests {
     fn oci_resources_name_only_the_limits_own_resource() {
         let mem = Limit::Memory { bytes: 268_439_552 }.oci_resources(1 << 30);
         assert_eq!(mem.to_string(), r#"{"memory":{"limit":268439552,"swap":1073741824}}"#);
-        let cpu = Limit::cpus(500_000).unwrap().nudged(1).oci_resources(1 << 30);
+        let cpu = Limit::cpus(500_000).unwrap().nudged(1, CpuGrain::Microsecond).oci_resources(1 << 30);
         assert_eq!(cpu.to_string(), r#"{"cpu":{"period":100000,"quota":50001}}"#);
     }
 

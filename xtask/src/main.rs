@@ -6,9 +6,10 @@
 //!   cargo xtask bench [ARGS...]    setup, build (release) and benchmark cgbench itself → bench.json
 //!   cargo xtask dist               a static binary with completions and man page, as a tarball
 //!   cargo xtask ci-example         the steps of examples/ci/limit-latency.yml, with that tarball
-//!   cargo xtask vm-test            boot Debian's distribution kernel under qemu (TCG) and check
-//!                                  that fentry, kprobe and tracepoint captures all work there,
-//!                                  with the binary `dist` packs
+//!   cargo xtask vm-test            under qemu (TCG), with the binary `dist` packs: check that
+//!                                  fentry, kprobe and tracepoint captures all work on Debian's
+//!                                  distribution kernel, then measure Docker on cgroup v2 with
+//!                                  both cgroup drivers
 
 mod cri;
 mod dist;

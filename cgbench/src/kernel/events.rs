@@ -3,7 +3,9 @@
 use probe_common::{CgroupKey, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, NO_SYSCALL, SYSCALLS};
 use serde::Serialize;
 
+// Read back only by tests, from event streams recorded with `--events`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KernelEvent {
     /// dockerd read bytes starting with `POST ` from a socket.
@@ -17,6 +19,7 @@ pub enum KernelEvent {
         comm: String,
         syscall: String,
         #[serde(serialize_with = "cgroup_id")]
+        #[cfg_attr(test, serde(deserialize_with = "cgroup_from_id"))]
         cgroup: CgroupKey,
         file: String,
         value: String,
@@ -29,6 +32,16 @@ pub enum KernelEvent {
 /// A cgroup directory as `dev:inode`, the identity the kernel filter uses.
 fn cgroup_id<S: serde::Serializer>(key: &CgroupKey, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(key)
+}
+
+/// A cgroup directory from its `dev:inode`.
+#[cfg(test)]
+pub(crate) fn cgroup_from_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CgroupKey, D::Error> {
+    let id = <String as serde::Deserialize>::deserialize(d)?;
+    let parsed = id
+        .split_once(':')
+        .and_then(|(dev, ino)| Some(CgroupKey { dev: dev.parse().ok()?, _pad: 0, ino: ino.parse().ok()? }));
+    parsed.ok_or_else(|| serde::de::Error::custom(format!("not a cgroup id (dev:inode): {id}")))
 }
 
 /// The name of a syscall the probes report; writes seen by an fentry or kprobe hook come from

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::{Group, Report};
 use crate::{
     analysis::stats::OUTLIER_Z,
-    resource::Resource,
+    resource::{CpuGrain, Limit, Resource},
     trial::Route,
     units::{format_ns, format_signed_ns},
 };
@@ -96,6 +96,30 @@ fn footer(out: &mut String, r: &Report) {
             list.join(", ")
         );
     }
+    systemd_rounding(out, r);
+}
+
+/// Under Docker's systemd driver, CPU values between systemd's steps: runc asks systemd for the
+/// quota rounded up, systemd writes that first, then runc writes the value asked for. The cpu
+/// rows time runc's write; and since systemd writes every property of the unit at every update,
+/// each later update through Docker — of memory too, which runc then does not follow with a
+/// cpu.max write — leaves systemd's rounded quota in force.
+fn systemd_rounding(out: &mut String, r: &Report) {
+    let grain = CpuGrain::of_docker_driver(&r.environment.docker_cgroup_driver);
+    let rounded: Vec<(Limit, Limit)> = r
+        .trials
+        .iter()
+        .filter(|t| t.trial.planned.route.through_dockerd())
+        .map(|t| t.trial.planned.limit)
+        .filter_map(|asked| Some((asked, grain.kept(asked))).filter(|(asked, kept)| asked != kept))
+        .collect();
+    if let Some((asked, kept)) = rounded.first() {
+        let _ = writeln!(
+            out,
+            "warning: Docker's systemd cgroup driver keeps CPU limits in steps of 0.01 CPU: {} docker cpu trials asked for one between steps, which systemd rounded up and set first (e.g. {asked} → {kept}) before runc set the value asked; the cpu rows time runc's write, and every later update through Docker, of memory too, set systemd's rounded value again.",
+            rounded.len()
+        );
+    }
 }
 
 /// What each layer of the chain adds, one line per resource.
@@ -179,5 +203,18 @@ mod tests {
     #[test]
     fn table_from_fixture() {
         insta::assert_snapshot!(super::render(&super::super::fixtures::report()));
+    }
+
+    /// The fixture's docker cpu trials asked for 0.50001, 0.50003 and 0.50005 CPUs.
+    #[test]
+    fn under_the_systemd_driver_rounded_cpu_values_are_reported() {
+        let mut report = super::super::fixtures::report();
+        assert!(!super::render(&report).contains("systemd"));
+        report.environment.docker_cgroup_driver = "systemd".into();
+        let table = super::render(&report);
+        assert!(
+            table.contains("3 docker cpu trials asked for one between steps, which systemd rounded up and set first (e.g. 0.50001 CPUs → 0.51 CPUs)"),
+            "{table}"
+        );
     }
 }

@@ -33,7 +33,7 @@ use crate::{
     options::CompareOptions,
     recovery,
     report::{Environment, Report, RunConfig},
-    resource::Limit,
+    resource::{CpuGrain, Limit},
     trial::{ExecutedTrial, Route},
 };
 
@@ -252,8 +252,9 @@ async fn trials_in_session(
         .try_for_each(|files| probes.watch(&Watch { cgroups: &files.keys()?, ..Watch::default() }));
     let collected = match built.and(watched) {
         Ok(()) => {
+            let schedule = opts.schedule(CpuGrain::of_docker_driver(&pre.docker.cgroup_driver));
             let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, stop };
-            bench.run(probes, opts.schedule(), opts.quiet).await
+            bench.run(probes, schedule, opts.quiet).await
         }
         Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
     };

@@ -1,13 +1,17 @@
 //! The trial schedule: which route sets which limit, in which order. Pure, so it is tested alone.
 
 use crate::{
-    resource::{Limit, Resource},
+    resource::{CpuGrain, Limit, Resource},
     trial::{PlannedTrial, Route},
 };
 
 /// Values repeat after this many trials of a resource; within that window every trial writes
-/// bytes of its own, which is what pairing relies on besides time windows.
+/// bytes of its own, which is what pairing relies on besides time windows. The nudges stay
+/// small: at most 4 MiB of memory and 1 % of a CPU.
 const UNIQUE_WINDOW: u64 = 1000;
+/// The same in systemd's steps of 1 % of a CPU: nudges of at most 0.1 CPU. Two trials of a
+/// resource in a row still differ, and a trial's write must fall within its own span anyway.
+const UNIQUE_WINDOW_SYSTEMD_CPU: u64 = 10;
 
 pub struct Schedule<'a> {
     pub iterations: usize,
@@ -15,6 +19,8 @@ pub struct Schedule<'a> {
     pub routes: &'a [Route],
     pub memory: [Limit; 2],
     pub cpu: [Limit; 2],
+    /// How finely the path keeps a CPU quota: the nudges of CPU trials are whole steps of it.
+    pub cpu_grain: CpuGrain,
     pub seed: u64,
 }
 
@@ -22,19 +28,24 @@ impl Schedule<'_> {
     /// `warmup` then `iterations` limit changes per route, memory and cpu alternating. Within an
     /// iteration every route runs once, in a shuffled order, so that neither a drifting machine
     /// nor one route's after-effects bias another. Every trial flips between the two values of
-    /// its resource and is nudged to a value of its own.
+    /// its resource and is nudged to a value of its own, in steps the path keeps as they are:
+    /// under Docker's systemd driver a CPU nudge of 1 µs would have systemd write a rounded
+    /// quota first and runc the trial's later, which a user's value of whole steps never does.
     pub fn trials(&self) -> Vec<PlannedTrial> {
         let mut rng = fastrand::Rng::with_seed(self.seed);
         let mut seq = [0u64; 2];
         let mut trials = Vec::with_capacity((self.warmup + self.iterations) * self.routes.len());
         for i in 0..self.warmup + self.iterations {
-            let (resource, values) =
-                if i % 2 == 0 { (Resource::Memory, &self.memory) } else { (Resource::Cpu, &self.cpu) };
+            let (resource, values, window) = match (i % 2, self.cpu_grain) {
+                (0, _) => (Resource::Memory, &self.memory, UNIQUE_WINDOW),
+                (_, CpuGrain::Microsecond) => (Resource::Cpu, &self.cpu, UNIQUE_WINDOW),
+                (_, CpuGrain::SystemdStep) => (Resource::Cpu, &self.cpu, UNIQUE_WINDOW_SYSTEMD_CPU),
+            };
             let mut order = self.routes.to_vec();
             rng.shuffle(&mut order);
             for route in order {
                 let n = &mut seq[resource as usize];
-                let limit = values[(*n % 2) as usize].nudged(*n % UNIQUE_WINDOW + 1);
+                let limit = values[(*n % 2) as usize].nudged(*n % window + 1, self.cpu_grain);
                 trials.push(PlannedTrial { index: trials.len(), route, limit, warmup: i < self.warmup });
                 *n += 1;
             }
@@ -48,12 +59,17 @@ mod tests {
     use super::*;
 
     fn schedule(iterations: usize, warmup: usize, routes: &[Route]) -> Vec<PlannedTrial> {
+        schedule_with(iterations, warmup, routes, CpuGrain::Microsecond)
+    }
+
+    fn schedule_with(iterations: usize, warmup: usize, routes: &[Route], cpu_grain: CpuGrain) -> Vec<PlannedTrial> {
         Schedule {
             iterations,
             warmup,
             routes,
             memory: [Limit::Memory { bytes: 256 << 20 }, Limit::Memory { bytes: 512 << 20 }],
             cpu: [Limit::cpus(500_000).unwrap(), Limit::cpus(1_000_000).unwrap()],
+            cpu_grain,
             seed: 42,
         }
         .trials()
@@ -110,5 +126,24 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), mems.len());
         assert!(mems.windows(2).all(|w| w[0] != w[1]));
+    }
+
+    /// Under the systemd driver every CPU value is one systemd keeps as it is, so that its write
+    /// is the trial's; values still differ from one trial to the next, and memory is as before.
+    #[test]
+    fn under_systemd_cpu_values_are_whole_steps() {
+        let routes = [Route::DockerApi, Route::Raw];
+        let plan = schedule_with(40, 0, &routes, CpuGrain::SystemdStep);
+        let cpus: Vec<Limit> = plan.iter().map(|t| t.limit).filter(|l| l.resource() == Resource::Cpu).collect();
+        assert!(cpus.iter().all(|&l| CpuGrain::SystemdStep.kept(l) == l), "{cpus:?}");
+        let quotas: Vec<u64> =
+            cpus.iter().map(|l| if let Limit::Cpu { quota_us, .. } = l { *quota_us } else { 0 }).collect();
+        assert_eq!(quotas[..4], [51_000, 102_000, 53_000, 104_000]);
+        assert!(quotas.windows(2).all(|w| w[0] != w[1]));
+        assert!(quotas.iter().all(|&q| q <= 110_000), "0.1 CPU more than asked at most: {quotas:?}");
+        let memory = |plan: &[PlannedTrial]| -> Vec<Limit> {
+            plan.iter().map(|t| t.limit).filter(|l| l.resource() == Resource::Memory).collect()
+        };
+        assert_eq!(memory(&plan), memory(&schedule(40, 0, &routes)));
     }
 }

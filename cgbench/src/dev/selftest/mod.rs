@@ -16,7 +16,7 @@ use crate::{
     },
     kernel::{AttachMethod, Probes, Watch, events::KernelEvent},
     options::{SelftestMode as Mode, SelftestOptions},
-    resource::Limit,
+    resource::{CpuGrain, Limit},
     run::routes::raw::write_all as raw_update,
     trial::{ExecutedTrial, PlannedTrial, Route},
 };
@@ -81,7 +81,7 @@ fn capture(opts: &SelftestOptions, files: &CgroupFiles, values: &[[Limit; 2]; 2]
             // it run cold (under emulation the patched code is translated again).
             for pair in values {
                 for i in 0..opts.block {
-                    raw_update(files, &pair[i % 2].nudged(1000 + i as u64))?;
+                    raw_update(files, &pair[i % 2].nudged(1000 + i as u64, CpuGrain::Microsecond))?;
                 }
             }
             for (_, probes) in &mut attached {
@@ -90,7 +90,7 @@ fn capture(opts: &SelftestOptions, files: &CgroupFiles, values: &[[Limit; 2]; 2]
             for pair in values {
                 for _ in 0..opts.block {
                     step += 1;
-                    let limit = pair[(step % 2) as usize].nudged(step % 1000 + 1);
+                    let limit = pair[(step % 2) as usize].nudged(step % 1000 + 1, CpuGrain::Microsecond);
                     measured_write(files, limit, &mut attached, &mut seen)?;
                 }
             }

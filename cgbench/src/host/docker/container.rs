@@ -83,10 +83,10 @@ impl DockerHost {
         let id = inspect.id.context("the daemon returned a container without an id")?;
         let pid = inspect.state.and_then(|s| s.pid).filter(|&p| p > 0);
         let pid = pid.with_context(|| format!("container {name} is not running: start it first"))?;
+        // Its cgroup namespace does not matter: /proc/<pid>/cgroup shows paths relative to the
+        // reader's namespace, so cgbench sees host paths even for a private one (Docker's default
+        // on cgroup v2).
         let host = inspect.host_config.unwrap_or_default();
-        if host.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE) {
-            bail!("container {name} has a private cgroup namespace: recreate it with --cgroupns=host");
-        }
         let memory = host.memory.filter(|&m| m > 0).with_context(|| {
             format!("container {name} has no memory limit, and Docker could not remove the one cgbench sets: give it one (docker update --memory)")
         })?;

@@ -1,5 +1,5 @@
 //! Pairing of a real event stream, recorded on the development machine with `--events` and
-//! `--json` (`recorded_below_dockerd.json` says how): two trials of each route below dockerd —
+//! `--json` (`below_dockerd.json` says how): two trials of each route below dockerd —
 //! cri, containerd, runc — among the warm-up's events. The events go through the probes' raw
 //! format, as they would from the ring buffer.
 
@@ -8,7 +8,7 @@ use std::{collections::HashSet, sync::LazyLock};
 use probe_common::CgroupKey;
 use serde_json::Value;
 
-use super::*;
+use super::super::*;
 use crate::{
     analysis::stages,
     kernel::events::fixtures::{raw_exec, raw_write},
@@ -17,7 +17,7 @@ use crate::{
 };
 
 static RECORDED: LazyLock<Value> =
-    LazyLock::new(|| serde_json::from_str(include_str!("recorded_below_dockerd.json")).unwrap());
+    LazyLock::new(|| serde_json::from_str(include_str!("below_dockerd.json")).unwrap());
 
 /// `dev:ino`, as the report writes a cgroup.
 fn cgroup(text: &Value) -> CgroupKey {

@@ -1,0 +1,145 @@
+#!/bin/sh
+# The checks of one boot, run by the cgroupfs boot's PID 1 or by the systemd boot's unit. The
+# host judges them: everything it needs comes back as files in its share, each named
+# <driver>-<what>; the console only says how far the run got.
+set -u
+driver=$1
+share=/mnt/host
+cgbench=$share/guest/cgbench
+# iterations, methods (each an --attach value) and faults, as the host asked.
+. $share/guest/plan
+out=$share/$driver
+# Every route this cgbench has: the table of each method then covers them all.
+routes=cli,api,raw,raw-open
+
+say() { echo "cgbench-vm: $driver: $*"; }
+
+# Seconds since the kernel started: the one clock of the step timings.
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# step NAME COMMAND...: runs it and appends its duration and exit code to <driver>-steps.jsonl.
+step() {
+    local name=$1 started=$(now) code seconds
+    shift
+    "$@"
+    code=$?
+    seconds=$(echo "$started $(now)" | awk '{printf "%.1f", $2 - $1}')
+    echo "{\"step\":\"$name\",\"seconds\":$seconds,\"exit_code\":$code}" >> $out-steps.jsonl
+    say "$name: exit $code after $seconds s"
+}
+
+dockerd_answers() {
+    tries=0
+    until docker version > /dev/null 2>&1; do
+        tries=$((tries + 1))
+        [ $tries -gt 1200 ] && return 1
+        sleep 0.5
+    done
+}
+
+doctor() {
+    $cgbench doctor --json > $out-doctor.json
+    $cgbench doctor > $out-doctor.txt
+}
+
+# One line of what a run may leave behind: cgbench's containers, journal entries, tracefs mounts.
+leftovers() {
+    printf '{"containers":"%s","journal":"%s","tracefs_mounts":%s}\n' \
+        "$(docker ps -aq --filter label=org.cgbench.owner | tr '\n' ' ')" \
+        "$(ls /var/lib/cgbench/journal 2> /dev/null | tr '\n' ' ')" \
+        "$(grep -c ' tracefs ' /proc/mounts)"
+}
+
+# compare_run NAME ARGS...: `cgbench compare` on every route; its report, table, stderr, exit
+# code and what it left before and after, as <driver>-NAME.*.
+compare_run() {
+    local name=$1 code
+    shift
+    leftovers > $out-$name.left
+    $cgbench compare --iterations $iterations --routes $routes --quiet --json $out-$name.json "$@" \
+        > $out-$name.txt 2> $out-$name.stderr
+    code=$?
+    echo $code > $out-$name.exit
+    leftovers >> $out-$name.left
+    return $code
+}
+
+# The container --container runs measure, made as a user would make it; its limit files and
+# Docker's (and systemd's) record of them are read before and after each run.
+target_container() {
+    image=$($cgbench image) || return 1
+    # In a cgroup namespace of its own, Docker's default on cgroup v2.
+    target=$(docker run -d --name cgbench-vm-target --network none --memory 256m --memory-swap 1g \
+        --cpus 0.5 "$image") || return 1
+    pid=$(docker inspect -f '{{.State.Pid}}' $target)
+    cgroup=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$pid/cgroup)
+}
+
+limits() {
+    for file in memory.max memory.swap.max memory.high memory.low memory.min cpu.max cpu.weight pids.max; do
+        echo "$file $(cat $cgroup/$file)"
+    done
+    docker inspect -f 'docker: memory {{.HostConfig.Memory}} swap {{.HostConfig.MemorySwap}} nano_cpus {{.HostConfig.NanoCpus}}' $target
+    if [ $driver = systemd ]; then
+        systemctl show docker-$target.scope -p MemoryMax -p MemorySwapMax -p CPUQuotaPerSecUSec
+    fi
+}
+
+on_target() {
+    local name=$1 code
+    shift
+    limits > $out-$name.limits-before
+    compare_run $name --container $target "$@"
+    code=$?
+    limits > $out-$name.limits-after
+    return $code
+}
+
+# fault NAME COMMAND...: a run on cgbench's own container, broken by COMMAND once its trials
+# are under way.
+fault() {
+    local name=$1 run code
+    shift
+    leftovers > $out-$name.left
+    $cgbench compare --iterations $iterations --routes api,raw-open --json $out-$name.json \
+        > $out-$name.txt 2> $out-$name.stderr &
+    run=$!
+    # Off a terminal, progress comes as a line per tenth of the run: the first says trials run.
+    until grep -q '^cgbench: ' $out-$name.stderr || ! kill -0 $run 2> /dev/null; do
+        sleep 0.2
+    done
+    "$@"
+    wait $run
+    code=$?
+    echo $code > $out-$name.exit
+    leftovers >> $out-$name.left
+    return $code
+}
+
+kill_container() {
+    docker kill $(docker ps -q --filter label=org.cgbench.owner) > /dev/null
+}
+
+echo "{\"step\":\"kernel start to checks\",\"seconds\":$(now),\"exit_code\":0}" >> $out-steps.jsonl
+say "checks start $(now) s after the kernel"
+step "dockerd answers" dockerd_answers
+step doctor doctor
+for method in $methods; do
+    case $method in
+        # auto runs on cgbench's own container, with every kernel event kept as a fixture.
+        auto) step "compare --attach auto" compare_run auto --attach auto --events $out-auto.events ;;
+        *)
+            [ -n "${target:-}" ] || step "target container" target_container
+            step "compare --attach $method" on_target $method --attach $method
+            ;;
+    esac
+done
+[ -n "${target:-}" ] && docker rm -f $target > /dev/null
+for fault in $faults; do
+    case $fault in
+        kill) step "container killed mid-run" fault kill kill_container ;;
+        restart) step "docker restarted mid-run" fault restart systemctl restart docker ;;
+    esac
+done
+say "done $(now) s after the kernel"
+touch $out.done
