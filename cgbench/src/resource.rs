@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 use serde::{Deserialize, Serialize};
 
 use crate::units::{format_bytes, format_cpus};
@@ -91,6 +92,22 @@ impl Limit {
                 vec!["--cpus".into(), format_cpus(Self::micro_cpus(quota_us, period_us))]
             }
         }
+    }
+
+    /// The limit in the OCI runtime spec's terms, which the cgroup mappings take.
+    pub fn resources(&self) -> LinuxResources {
+        let mut resources = LinuxResources::default();
+        match *self {
+            Limit::Memory { bytes } => {
+                resources.set_memory(Some(*LinuxMemory::default().set_limit(Some(bytes as i64))));
+            }
+            Limit::Cpu { quota_us, period_us } => {
+                let mut cpu = LinuxCpu::default();
+                cpu.set_quota(Some(quota_us as i64)).set_period(Some(period_us));
+                resources.set_cpu(Some(cpu));
+            }
+        }
+        resources
     }
 
     /// Docker's `NanoCpus` for a CPU limit.
