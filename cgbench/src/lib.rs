@@ -4,7 +4,8 @@
 //! Data flows one way — probes → events → pairing → analysis → report — and the modules depend
 //! one way, each only on those listed before it:
 //!
-//! 1. `units`, `resource`, `trial`: the vocabulary (quantities, limits, routes, trials). Pure.
+//! 1. `units`, `resource`, `trial`, `settings`: the vocabulary (quantities, limits, controllers,
+//!    routes, trials, what `set` changes). Pure.
 //! 2. `host` (the operating system, cgroups — `host::cgroup::io` is the only way into control
 //!    files — and Docker) and `kernel` (the attach ladder, the probes, their events, BTF): what
 //!    touches the machine.
@@ -16,6 +17,7 @@
 //!    only wires them.
 
 pub mod resource;
+pub mod settings;
 pub mod trial;
 pub mod units;
 

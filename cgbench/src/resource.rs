@@ -1,4 +1,5 @@
-//! The two limits cgbench changes, independent of how a cgroup version or Docker spells them.
+//! The two limits `compare` changes and the cgroup controllers `set` and `stats` use, independent of
+//! how a cgroup version or Docker spells them.
 
 use std::fmt;
 
@@ -28,6 +29,64 @@ impl Resource {
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A cgroup controller, whatever a version calls it (`blkio` on v1 is `io` on v2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Controller {
+    Cpuset,
+    Memory,
+    Cpu,
+    /// v1's CPU accounting, which v2 folds into `cpu`: read by `stats`, never written.
+    Cpuacct,
+    Pids,
+    Io,
+    Hugetlb,
+    NetCls,
+    NetPrio,
+}
+
+impl From<Resource> for Controller {
+    fn from(resource: Resource) -> Controller {
+        match resource {
+            Resource::Memory => Controller::Memory,
+            Resource::Cpu => Controller::Cpu,
+        }
+    }
+}
+
+impl fmt::Display for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Controller::Cpuset => "cpuset",
+            Controller::Memory => "memory",
+            Controller::Cpu => "cpu",
+            Controller::Cpuacct => "cpuacct",
+            Controller::Pids => "pids",
+            Controller::Io => "io",
+            Controller::Hugetlb => "hugetlb",
+            Controller::NetCls => "net_cls",
+            Controller::NetPrio => "net_prio",
+        })
+    }
+}
+
+impl Controller {
+    /// The controller whose file a v2 `unified` key names, by its prefix; `None` for the core
+    /// `cgroup.*` files and unknown prefixes, which move processes or reshape the tree rather
+    /// than set a limit.
+    pub fn of_v2_file(file: &str) -> Option<Controller> {
+        Some(match file.split_once('.')?.0 {
+            "cpuset" => Controller::Cpuset,
+            "memory" => Controller::Memory,
+            "cpu" => Controller::Cpu,
+            "pids" => Controller::Pids,
+            "io" => Controller::Io,
+            "hugetlb" => Controller::Hugetlb,
+            _ => return None,
+        })
     }
 }
 

@@ -6,54 +6,11 @@
 pub(super) mod v1;
 pub(super) mod v2;
 
-use std::fmt;
-
 use anyhow::bail;
 use oci_spec::runtime::LinuxResources;
 use serde::Serialize;
 
-use crate::resource::Resource;
-
-/// A cgroup controller, whatever a version calls it (`blkio` on v1 is `io` on v2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Controller {
-    Cpuset,
-    Memory,
-    Cpu,
-    /// v1's CPU accounting, which v2 folds into `cpu`: read by `stats`, never written.
-    Cpuacct,
-    Pids,
-    Io,
-    Hugetlb,
-    NetCls,
-    NetPrio,
-}
-
-impl From<Resource> for Controller {
-    fn from(resource: Resource) -> Controller {
-        match resource {
-            Resource::Memory => Controller::Memory,
-            Resource::Cpu => Controller::Cpu,
-        }
-    }
-}
-
-impl fmt::Display for Controller {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Controller::Cpuset => "cpuset",
-            Controller::Memory => "memory",
-            Controller::Cpu => "cpu",
-            Controller::Cpuacct => "cpuacct",
-            Controller::Pids => "pids",
-            Controller::Io => "io",
-            Controller::Hugetlb => "hugetlb",
-            Controller::NetCls => "net_cls",
-            Controller::NetPrio => "net_prio",
-        })
-    }
-}
+pub use crate::resource::Controller;
 
 /// The controllers a change touches, each once, in no particular order: the version's `order`
 /// sorts them.
@@ -83,26 +40,11 @@ pub fn touched(r: &LinuxResources) -> Vec<Controller> {
     ];
     let mut touched: Vec<Controller> = pairs.into_iter().filter(|(_, on)| *on).map(|(c, _)| c).collect();
     for (file, _) in unified(r) {
-        if let Some(c) = unified_controller(file).filter(|c| !touched.contains(c)) {
+        if let Some(c) = Controller::of_v2_file(file).filter(|c| !touched.contains(c)) {
             touched.push(c);
         }
     }
     touched
-}
-
-/// The controller whose file a v2 `unified` key names, by its prefix; `None` for the core
-/// `cgroup.*` files and unknown prefixes, which move processes or reshape the tree rather than
-/// set a limit.
-pub fn unified_controller(file: &str) -> Option<Controller> {
-    Some(match file.split_once('.')?.0 {
-        "cpuset" => Controller::Cpuset,
-        "memory" => Controller::Memory,
-        "cpu" => Controller::Cpu,
-        "pids" => Controller::Pids,
-        "io" => Controller::Io,
-        "hugetlb" => Controller::Hugetlb,
-        _ => return None,
-    })
 }
 
 /// The `unified` entries, sorted so that the writes come in a stable order.

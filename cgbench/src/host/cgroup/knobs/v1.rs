@@ -7,7 +7,6 @@ use oci_spec::runtime::LinuxResources;
 use super::{
     Controller::{self, *},
     Current, KnobWrite, at_most, budget_and_period, cpuset, limit_of, pids, refuse_unmapped, unified,
-    unified_controller,
 };
 
 /// runc's order of v1 subsystems.
@@ -31,7 +30,7 @@ pub fn controller(c: Controller) -> Option<&'static str> {
 /// The writes that set a controller's part of `r`, in runc's order within it.
 pub fn writes(c: Controller, r: &LinuxResources, current: Current) -> anyhow::Result<Vec<KnobWrite>> {
     refuse_unmapped(r)?;
-    if let Some((file, _)) = unified(r).into_iter().find(|(file, _)| unified_controller(file) == Some(c)) {
+    if let Some((file, _)) = unified(r).into_iter().find(|(file, _)| Controller::of_v2_file(file) == Some(c)) {
         bail!(
             "--unified {file}: the {c} controller is on cgroup v1 on this host, which has no such file; use its own flag"
         );

@@ -6,7 +6,7 @@ use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
 use super::{
     Controller::{self, *},
-    Current, KnobWrite, cpuset, pids, refuse_unmapped, unified, unified_controller,
+    Current, KnobWrite, cpuset, pids, refuse_unmapped, unified,
 };
 
 /// runc's order of v2 controllers.
@@ -44,7 +44,7 @@ pub fn writes(c: Controller, r: &LinuxResources, current: Current) -> anyhow::Re
         NetCls | NetPrio => bail!("cgroup v2 has no {c} controller (it exists only in cgroup v1)"),
         Cpuacct => Vec::new(),
     };
-    for (file, value) in unified(r).into_iter().filter(|(file, _)| unified_controller(file) == Some(c)) {
+    for (file, value) in unified(r).into_iter().filter(|(file, _)| Controller::of_v2_file(file) == Some(c)) {
         writes.push(KnobWrite::plain(c, file, value));
     }
     Ok(writes)
