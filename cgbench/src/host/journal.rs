@@ -12,6 +12,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use super::tasks::TaskPriority;
 use crate::resource::Limits;
 
 /// Persistent storage, so that an entry survives a reboot.
@@ -56,7 +57,8 @@ impl Owner {
     }
 }
 
-fn start_ticks(pid: u32) -> Option<u64> {
+/// When a process or thread started, in clock ticks since boot: with its id, who it is.
+pub fn start_ticks(pid: u32) -> Option<u64> {
     start_ticks_in(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
@@ -81,6 +83,13 @@ pub enum Change {
     Limits { container_id: String, init_pid: u32, files: Vec<(PathBuf, String)>, record: Limits },
     /// A pseudo filesystem cgbench mounted: unmount it once no live run may use it.
     Mount { target: PathBuf },
+    /// Control files a `set` is writing, each with the bytes that put back what it held (recorded
+    /// before the first write, struck off once all are read back): written back latest first,
+    /// where the cgroup still exists.
+    Files { container: String, files: Vec<(PathBuf, String)> },
+    /// Tasks whose priorities a `set` is changing, as they were: put back where the task still
+    /// runs.
+    Priorities { container: String, tasks: Vec<TaskPriority> },
 }
 
 /// A journal file as written.

@@ -4,7 +4,7 @@
 mod values;
 
 use oci_spec::runtime::LinuxResources;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 pub use values::{
     CpuList, parse_class_id, parse_hugetlb, parse_interface_priority, parse_limit, parse_sched, parse_throttle,
     parse_unified,
@@ -35,7 +35,7 @@ impl Priorities {
 }
 
 /// A scheduling policy, with its static priority for the real-time ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "policy", content = "priority", rename_all = "lowercase")]
 pub enum Sched {
     Fifo(u8),

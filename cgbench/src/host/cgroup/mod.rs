@@ -2,6 +2,7 @@
 //! of each resource, and the files a limit is written to. What differs between versions is one
 //! `Mapping` each, in `v1.rs` and `v2.rs`; `io.rs` is the only reader and writer of control files.
 
+mod container;
 mod files;
 pub mod io;
 pub mod knobs;
@@ -26,7 +27,7 @@ use serde::Serialize;
 
 use crate::resource::Resource;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Version {
     V1,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use oci_spec::runtime::LinuxResources;
 use serde_json::json;
 
-use super::{Controller, KnobWrite, touched, v1, v2};
+use super::{Controller, KnobWrite, shows, touched, v1, v2};
 
 /// Recorded from `/sys/fs/cgroup/*/docker/<id>/` on a hybrid host (Linux 6.18, cgroupfs driver).
 const V1_FILES: &[(&str, &str)] = &[
@@ -65,12 +65,9 @@ fn v1_memory_goes_first_when_it_fits_under_the_swap_limit_set_now() {
 }
 
 #[test]
-fn v1_memory_reservation_swappiness_and_oom_killer() {
-    let spec = json!({"memory": {"reservation": 104857600, "swappiness": 10, "disableOOMKiller": true}});
-    assert_eq!(
-        plan("v1", spec).unwrap(),
-        ["memory.soft_limit_in_bytes=104857600", "memory.swappiness=10", "memory.oom_control=1"]
-    );
+fn v1_memory_reservation_and_swappiness() {
+    let spec = json!({"memory": {"reservation": 104857600, "swappiness": 10}});
+    assert_eq!(plan("v1", spec).unwrap(), ["memory.soft_limit_in_bytes=104857600", "memory.swappiness=10"]);
 }
 
 #[test]
@@ -222,4 +219,16 @@ fn touched_controllers_include_those_named_by_unified_files() {
     let mut touched = touched(&r);
     touched.sort();
     assert_eq!(touched, [Controller::Memory, Controller::Pids, Controller::Io]);
+}
+
+#[test]
+fn read_backs_agree_in_the_kernel_spelling() {
+    assert!(shows("314572801", "314572800"), "memory is rounded down to a page");
+    assert!(shows("-1", "9223372036854771712"));
+    assert!(shows("-1", "max"));
+    assert!(shows("0,1", "0-1"));
+    assert!(shows("max 100000", "max 100000"));
+    assert!(!shows("300", "200"));
+    assert!(!shows("0-1", "0"));
+    assert!(!shows("1024", "1023"));
 }

@@ -87,7 +87,6 @@ fn memory(r: &LinuxResources, current: Current) -> Vec<KnobWrite> {
     };
     writes.extend(m.reservation().map(|v| KnobWrite::plain(Memory, "memory.soft_limit_in_bytes", v)));
     writes.extend(m.swappiness().map(|v| KnobWrite::plain(Memory, "memory.swappiness", v)));
-    writes.extend(m.disable_oom_killer().map(|v| KnobWrite::plain(Memory, "memory.oom_control", u8::from(v))));
     writes
 }
 
