@@ -12,9 +12,9 @@
 //! 3. `analysis`: pairing, stages, statistics, summary. Pure; it reads kernel events.
 //! 4. `report`: renderers of an analysis, one file per format.
 //! 5. `run` (`compare`'s orchestration, its session and routes), `doctor`, `dev` (bench,
-//!    selftest, storm): the commands.
-//! 6. `cli` → `options` → the command, `error` for exit codes, `diagnostics` for `-v`; `main.rs`
-//!    only wires them.
+//!    selftest, storm), `set` and `stats` (the fast path as a tool): the commands.
+//! 6. `cli` (`cli_knobs` for `set` and `stats`) → `options` (`options_knobs`) → the command,
+//!    `error` for exit codes, `diagnostics` for `-v`; `main.rs` only wires them.
 
 pub mod resource;
 pub mod settings;
@@ -32,8 +32,12 @@ pub mod dev;
 pub mod doctor;
 pub mod recovery;
 pub mod run;
+pub mod set;
+pub mod stats;
 
 pub mod cli;
+pub mod cli_knobs;
 pub mod diagnostics;
 pub mod error;
 pub mod options;
+pub mod options_knobs;

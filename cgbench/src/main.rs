@@ -14,7 +14,9 @@ use cgbench::{
     error::{self, DoctorFailed},
     host::docker::DockerHost,
     options::{BenchOptions, CompareOptions, SelftestOptions},
-    recovery, run,
+    recovery, run, set,
+    set::SetOptions,
+    stats::{self, StatsOptions},
 };
 use clap::Parser as _;
 
@@ -77,6 +79,8 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cleanup { dry_run } => recovery::cleanup(dry_run).await,
+        Command::Set(args) => set::set(&SetOptions::from_args(&args)?).await,
+        Command::Stats(args) => stats::stats(&StatsOptions::from_args(&args)?).await,
         Command::Image => {
             let docker = DockerHost::connect().await?;
             println!("{}", docker.ensure_image(None).await?);
