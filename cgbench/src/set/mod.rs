@@ -66,12 +66,18 @@ pub async fn set(opts: &SetOptions) -> anyhow::Result<()> {
         return print(&SetReport { writes, ..report }, opts.json);
     };
     let applied = apply::apply(plan, &opts.settings.priorities, &container.name, journal)?;
-    let synced = match opts.sync {
-        true => docker.record(&container.id, &opts.settings).await?.map(Into::into),
-        false => None,
+    // The files hold the new values whatever Docker says: the report comes first, then
+    // Docker's refusal, if any.
+    let (synced, refused) = match opts.sync {
+        true => match docker.record(&container.id, &opts.settings).await {
+            Ok(recorded) => (recorded.map(Into::into), None),
+            Err(e) => (None, Some(e)),
+        },
+        false => (None, None),
     };
     let writes = applied.writes.iter().map(|(step, write_ns)| FileReport { step, write_ns: *write_ns }).collect();
-    print(&SetReport { writes, tasks: &applied.tasks, synced, ..report }, opts.json)
+    print(&SetReport { writes, tasks: &applied.tasks, synced, ..report }, opts.json)?;
+    refused.map_or(Ok(()), Err)
 }
 
 fn print(report: &SetReport, json: bool) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::sample::{DeviceIo, Sample};
+use super::sample::{Cpu, DeviceIo, Memory, Sample};
 use crate::{
     host::device::block_device_name,
     units::{format_bytes, format_ns},
@@ -88,70 +88,18 @@ fn device_label(d: &DeviceIo) -> String {
 /// The screen: totals first, then `now …` with the rates when there is a previous sample.
 pub fn screen(title: &str, s: &Sample, rates: Option<&Rates>) -> String {
     let mut out = format!("{title}\n");
-    let pct = |cpus: f64| format!("{:.1}%", cpus * 100.0);
     if let Some(c) = &s.cpu {
-        let _ = write!(
-            out,
-            "cpu       used {} (user {}, system {}); throttled in {} of {} periods, {} in all",
-            format_ns(c.usage_ns as f64),
-            format_ns(c.user_ns as f64),
-            format_ns(c.system_ns as f64),
-            c.throttled_periods,
-            c.periods,
-            format_ns(c.throttled_ns as f64)
-        );
-        if let Some(r) = rates {
-            let _ = write!(
-                out,
-                "\n          now {} of a CPU (user {}, system {}), throttled {:.1} periods/s, {}/s",
-                pct(r.cpus),
-                pct(r.user_cpus),
-                pct(r.system_cpus),
-                r.throttled_periods,
-                format_ns(r.throttled_ns)
-            );
-        }
-        out.push('\n');
+        cpu(&mut out, c, rates);
     }
     if let Some(m) = &s.memory {
-        let limit = m.limit.map_or_else(|| "no limit".to_owned(), |l| format!("limit {}", format_bytes(l)));
-        let peak = m.peak.map_or_else(String::new, |p| format!(", peak {}", format_bytes(p)));
-        let events: Vec<String> = m.events.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(out, "memory    {} ({limit}{peak}); events: {}", format_bytes(m.current), events.join(", "));
-        if let Some(r) = rates.filter(|r| r.memory_events.iter().any(|(_, v)| *v > 0.0)) {
-            let events: Vec<String> = r.memory_events.iter().map(|(k, v)| format!("{k} {v:.1}/s")).collect();
-            let _ = writeln!(out, "          now {}", events.join(", "));
-        }
+        memory(&mut out, m, rates);
     }
     for d in &s.io {
-        let _ = write!(
-            out,
-            "io        {}: read {} in {} ops, written {} in {} ops",
-            device_label(d),
-            format_bytes(d.read_bytes),
-            d.read_ops,
-            format_bytes(d.write_bytes),
-            d.write_ops
-        );
-        if let Some(r) = rates.and_then(|r| r.io.iter().find(|r| r.device == d.device)) {
-            let _ = write!(
-                out,
-                "\n          now read {}/s ({:.0} ops/s), write {}/s ({:.0} ops/s)",
-                format_bytes(r.read_bytes as u64),
-                r.read_ops,
-                format_bytes(r.write_bytes as u64),
-                r.write_ops
-            );
-        }
-        out.push('\n');
+        device(&mut out, d, rates.and_then(|r| r.io.iter().find(|r| r.device == d.device)));
     }
     if let Some(p) = &s.pids {
-        let _ = writeln!(
-            out,
-            "pids      {} of {}",
-            p.current,
-            p.max.map_or_else(|| "no limit".to_owned(), |m| m.to_string())
-        );
+        let max = p.max.map_or_else(|| " (no limit)".to_owned(), |m| format!(" of {m}"));
+        let _ = writeln!(out, "pids      {}{max}", p.current);
     }
     for p in &s.pressure {
         let _ = writeln!(
@@ -168,10 +116,67 @@ pub fn screen(title: &str, s: &Sample, rates: Option<&Rates>) -> String {
     out
 }
 
+fn cpu(out: &mut String, c: &Cpu, rates: Option<&Rates>) {
+    let _ = writeln!(
+        out,
+        "cpu       used {} (user {}, system {}); throttled in {} of {} periods, {} in all",
+        format_ns(c.usage_ns as f64),
+        format_ns(c.user_ns as f64),
+        format_ns(c.system_ns as f64),
+        c.throttled_periods,
+        c.periods,
+        format_ns(c.throttled_ns as f64)
+    );
+    if let Some(r) = rates {
+        let pct = |cpus: f64| format!("{:.1}%", cpus * 100.0);
+        let _ = writeln!(
+            out,
+            "          now {} of a CPU (user {}, system {}), throttled {:.1} periods/s, {}/s",
+            pct(r.cpus),
+            pct(r.user_cpus),
+            pct(r.system_cpus),
+            r.throttled_periods,
+            format_ns(r.throttled_ns)
+        );
+    }
+}
+
+fn memory(out: &mut String, m: &Memory, rates: Option<&Rates>) {
+    let limit = m.limit.map_or_else(|| "no limit".to_owned(), |l| format!("limit {}", format_bytes(l)));
+    let peak = m.peak.map_or_else(String::new, |p| format!(", peak {}", format_bytes(p)));
+    let events: Vec<String> = m.events.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(out, "memory    {} ({limit}{peak}); events: {}", format_bytes(m.current), events.join(", "));
+    if let Some(r) = rates.filter(|r| r.memory_events.iter().any(|(_, v)| *v > 0.0)) {
+        let events: Vec<String> = r.memory_events.iter().map(|(k, v)| format!("{k} {v:.1}/s")).collect();
+        let _ = writeln!(out, "          now {}", events.join(", "));
+    }
+}
+
+fn device(out: &mut String, d: &DeviceIo, rates: Option<&DeviceRates>) {
+    let _ = writeln!(
+        out,
+        "io        {}: read {} in {} ops, written {} in {} ops",
+        device_label(d),
+        format_bytes(d.read_bytes),
+        d.read_ops,
+        format_bytes(d.write_bytes),
+        d.write_ops
+    );
+    if let Some(r) = rates {
+        let _ = writeln!(
+            out,
+            "          now read {}/s ({:.0} ops/s), write {}/s ({:.0} ops/s)",
+            format_bytes(r.read_bytes as u64),
+            r.read_ops,
+            format_bytes(r.write_bytes as u64),
+            r.write_ops
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::sample::{Cpu, Memory};
 
     #[test]
     fn rates_are_per_second_and_a_reset_counter_gives_zero() {

@@ -7,7 +7,7 @@ pub(super) mod v1;
 pub(super) mod v2;
 
 use anyhow::bail;
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxBlockIo, LinuxResources, LinuxThrottleDevice};
 use serde::Serialize;
 
 pub use crate::resource::Controller;
@@ -196,6 +196,20 @@ pub(super) fn pids(r: &LinuxResources) -> Vec<KnobWrite> {
     let Some(pids) = r.pids() else { return Vec::new() };
     let limit = pids.limit();
     vec![KnobWrite::plain(Controller::Pids, "pids.max", if limit > 0 { limit.to_string() } else { "max".to_owned() })]
+}
+
+/// `blockIO`'s four throttles, in runc's order (read bps, write bps, read iops, write iops):
+/// each device with the index of its kind.
+pub(super) fn throttles(b: &LinuxBlockIo) -> impl Iterator<Item = (usize, &LinuxThrottleDevice)> {
+    [
+        b.throttle_read_bps_device(),
+        b.throttle_write_bps_device(),
+        b.throttle_read_iops_device(),
+        b.throttle_write_iops_device(),
+    ]
+    .into_iter()
+    .enumerate()
+    .flat_map(|(kind, devices)| devices.iter().flatten().map(move |d| (kind, d)))
 }
 
 /// What a controller's files hold now, by file name; `None` for a file that is not there (or,

@@ -6,7 +6,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::{
     Controller::{self, *},
-    Current, KnobWrite, at_most, budget_and_period, cpuset, limit_of, pids, refuse_unmapped, unified,
+    Current, KnobWrite, at_most, budget_and_period, cpuset, limit_of, pids, refuse_unmapped, throttles, unified,
 };
 
 /// runc's order of v1 subsystems.
@@ -116,16 +116,20 @@ fn blkio(r: &LinuxResources, current: Current) -> Vec<KnobWrite> {
         let file = if current("blkio.weight").is_some() { "blkio.weight" } else { "blkio.bfq.weight" };
         writes.push(KnobWrite::plain(Io, file, weight));
     }
-    let throttles = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+    const FILES: [&str; 4] = [
+        "blkio.throttle.read_bps_device",
+        "blkio.throttle.write_bps_device",
+        "blkio.throttle.read_iops_device",
+        "blkio.throttle.write_iops_device",
     ];
-    for (file, devices) in throttles {
-        for d in devices.iter().flatten() {
-            writes.push(KnobWrite::keyed(Io, file, format!("{}:{}", d.major(), d.minor()), "0", d.rate().to_string()));
-        }
+    for (kind, d) in throttles(b) {
+        writes.push(KnobWrite::keyed(
+            Io,
+            FILES[kind],
+            format!("{}:{}", d.major(), d.minor()),
+            "0",
+            d.rate().to_string(),
+        ));
     }
     writes
 }

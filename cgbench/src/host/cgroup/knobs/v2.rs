@@ -6,7 +6,7 @@ use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
 use super::{
     Controller::{self, *},
-    Current, KnobWrite, cpuset, pids, refuse_unmapped, unified,
+    Current, KnobWrite, cpuset, pids, refuse_unmapped, throttles, unified,
 };
 
 /// runc's order of v2 controllers.
@@ -113,23 +113,10 @@ fn io(r: &LinuxResources, current: Current) -> Vec<KnobWrite> {
             KnobWrite::plain(Io, "io.weight", 1 + (u32::from(weight.clamp(10, 1000)) - 10) * 9999 / 990)
         });
     }
-    let throttles = [
-        ("rbps", b.throttle_read_bps_device()),
-        ("wbps", b.throttle_write_bps_device()),
-        ("riops", b.throttle_read_iops_device()),
-        ("wiops", b.throttle_write_iops_device()),
-    ];
-    for (name, devices) in throttles {
-        for d in devices.iter().flatten() {
-            let rate = if d.rate() == 0 { "max".to_owned() } else { d.rate().to_string() };
-            writes.push(KnobWrite::keyed(
-                Io,
-                "io.max",
-                format!("{}:{}", d.major(), d.minor()),
-                "max",
-                format!("{name}={rate}"),
-            ));
-        }
+    for (kind, d) in throttles(b) {
+        let rate = if d.rate() == 0 { "max".to_owned() } else { d.rate().to_string() };
+        let setting = format!("{}={rate}", ["rbps", "wbps", "riops", "wiops"][kind]);
+        writes.push(KnobWrite::keyed(Io, "io.max", format!("{}:{}", d.major(), d.minor()), "max", setting));
     }
     writes
 }
