@@ -13,6 +13,7 @@ use crate::{
             Host, ResourceDir, io,
             knobs::{Controller, KnobWrite, shows, touched},
         },
+        journal::start_ticks,
         tasks::{TaskPriority, threads_of},
     },
     settings::Settings,
@@ -105,8 +106,22 @@ pub fn plan(host: &Host, proc_cgroup: &str, settings: &Settings) -> anyhow::Resu
         validate::real_time_policy(cpu, &steps, priorities)?;
     }
     let tasks = match cpu.filter(|_| priorities.any()) {
-        Some(cpu) => threads_of(&cpu)?.into_iter().map(TaskPriority::read).collect::<anyhow::Result<_>>()?,
+        Some(cpu) => threads(&cpu)?,
         None => Vec::new(),
     };
     Ok(Plan { steps, tasks })
+}
+
+/// The container's threads with their priorities now; one that exits between the listing and the
+/// reading needs none.
+fn threads(cpu: &ResourceDir) -> anyhow::Result<Vec<TaskPriority>> {
+    let mut tasks = Vec::new();
+    for tid in threads_of(cpu)? {
+        match TaskPriority::read(tid) {
+            Ok(task) => tasks.push(task),
+            Err(_) if start_ticks(tid).is_none() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(tasks)
 }
