@@ -22,6 +22,7 @@ pub struct Rates {
     /// Time throttled per second, in ns.
     pub throttled_ns: f64,
     /// Memory events per second, by name.
+    #[serde(serialize_with = "super::sample::as_map")]
     pub memory_events: Vec<(String, f64)>,
     pub io: Vec<DeviceRates>,
 }

@@ -35,6 +35,7 @@ pub struct Memory {
     pub limit: Option<u64>,
     /// Cumulative counts of the version's memory events: v2 `low`, `high`, `max`, `oom`,
     /// `oom_kill`; v1 `failcnt` (times the limit was hit) and `oom_kill`.
+    #[serde(serialize_with = "as_map")]
     pub events: Vec<(String, u64)>,
 }
 
@@ -64,6 +65,11 @@ pub struct Pressure {
     pub avg60: f64,
     pub avg300: f64,
     pub total_us: u64,
+}
+
+/// Named counters as a JSON object, in the kernel's order.
+pub fn as_map<S: serde::Serializer, V: Serialize>(pairs: &[(String, V)], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 /// `key value` lines (`cpu.stat`, `memory.oom_control`) or `key=value` fields, as pairs.
