@@ -2,12 +2,9 @@
 
 mod common;
 
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
-use common::{CGBENCH, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, stderr};
+use common::{CGBENCH, ShellInContainer, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, stderr};
 
 struct Case {
     args: &'static [&'static str],
@@ -183,24 +180,16 @@ fn each_bad_input_gets_one_clear_line_and_leaves_nothing() {
 
 /// Memory values at or below what the container uses would have the kernel reclaim or refuse:
 /// refused before any limit is changed. The idle container uses almost nothing, so a shell is
-/// moved into its memory cgroup and holds ~24 MiB there while cgbench looks.
+/// moved into its cgroups and holds ~24 MiB there while cgbench looks.
 #[test]
 fn memory_values_not_above_the_containers_usage_are_refused() {
     common::assert_root();
     let container = UserContainer::start("usage");
-    let procs = container.memory_dir.join("cgroup.procs");
-    let script =
-        format!("echo $$ > {}; x=$(head -c 25000000 /dev/zero | tr '\\0' a); echo ready; read _ || :", procs.display());
-    let mut user =
-        Command::new("sh").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let ready = BufReader::new(user.stdout.take().unwrap()).lines().next();
-    assert_eq!(ready.and_then(Result::ok).as_deref(), Some("ready"));
+    let user = ShellInContainer::start(&container, "x=$(head -c 25000000 /dev/zero | tr '\\0' a)");
     let before = container.kernel_limits();
 
     let out = cgbench(&["compare", "--container", &container.name, "--iterations", "2", "--memory-values", "8m,512m"]);
-    // Closing its stdin ends the shell, which must leave the cgroup before the container goes.
-    drop(user.stdin.take());
-    assert!(user.wait().unwrap().success());
+    drop(user);
 
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

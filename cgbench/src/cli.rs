@@ -43,6 +43,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Change a running container's knobs by writing its own cgroup files directly — the fast
+    /// path — checked first, timed per write, read back, put back whole on any failure.
+    Set(crate::cli_knobs::SetArgs),
+    /// A container's counters from its own cgroups: CPU, throttling, memory, I/O, pids, pressure.
+    Stats(crate::cli_knobs::StatsArgs),
     /// Build cgbench's target image from docker/ if it is missing (no registry needed) and print its tag.
     Image,
     /// Compare two `compare --json` reports: how each route's median latency changed, with a 95 %

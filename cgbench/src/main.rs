@@ -15,7 +15,9 @@ use cgbench::{
     error::{self, FailedCheck},
     host::docker::DockerHost,
     options::{BenchOptions, CompareOptions, DiffOptions, SelftestOptions},
-    recovery, run,
+    recovery, run, set,
+    set::SetOptions,
+    stats::{self, StatsOptions},
 };
 use clap::Parser as _;
 
@@ -88,6 +90,8 @@ async fn execute(command: Command) -> anyhow::Result<()> {
         }
         Command::Completions { shell } => Ok(std::io::stdout().write_all(&cli::completions(shell))?),
         Command::Manpage => Ok(std::io::stdout().write_all(&cli::manpage()?)?),
+        Command::Set(args) => set::set(&SetOptions::from_args(&args)?).await,
+        Command::Stats(args) => stats::stats(&StatsOptions::from_args(&args)?).await,
         Command::Image => {
             let docker = DockerHost::connect().await?;
             println!("{}", docker.ensure_image(None).await?);

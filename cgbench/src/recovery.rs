@@ -14,6 +14,7 @@ use crate::host::{
     docker::DockerHost,
     journal::{self, Change, Entry, Owner},
     system::{ensure_root, unmount},
+    tasks::{self, TaskPriority},
 };
 
 /// `cgbench cleanup`: recovery on its own, one line per thing undone (or that would be).
@@ -105,6 +106,8 @@ async fn undo_entry(
             }
             Change::Mount { target } => unmount_left(target, live_runs, dry_run),
             Change::Sandbox { endpoint, name } => remove_sandbox(endpoint, name, dry_run).await,
+            Change::Files { container, files } => restore_files(container, files, dry_run),
+            Change::Priorities { container, tasks } => restore_priorities(container, tasks, dry_run),
         };
         match outcome {
             Ok(Some(done)) => recovery.say(format!("{run}: {done}")),
@@ -225,4 +228,46 @@ async fn orphan_containers(docker: &DockerHost, journaled: &HashSet<String>, dry
             Err(why) => recovery.leave(format!("{why}: left for a later attempt")),
         }
     }
+}
+
+/// Writes back what a killed `set` had changed, latest first; a file whose cgroup is gone went
+/// with its container.
+fn restore_files(
+    container: &str,
+    files: &[(std::path::PathBuf, String)],
+    dry_run: bool,
+) -> Result<Option<String>, String> {
+    let present: Vec<_> = files.iter().rev().filter(|(path, _)| path.exists()).collect();
+    if present.is_empty() {
+        return Ok(None);
+    }
+    if !dry_run {
+        for (path, bytes) in &present {
+            io::write_value(path, bytes).map_err(|e| format!("{e:#}"))?;
+        }
+    }
+    let files = present.iter().map(|(p, _)| p.file_name().unwrap_or_default().to_string_lossy()).collect::<Vec<_>>();
+    Ok(Some(would(
+        dry_run,
+        &format!("put back {} of container {container} that set was changing", files.join(", ")),
+        &format!("put back {} of container {container}", files.join(", ")),
+    )))
+}
+
+/// Puts back the priorities of the tasks a killed `set` was changing, where they still run.
+fn restore_priorities(container: &str, tasks: &[TaskPriority], dry_run: bool) -> Result<Option<String>, String> {
+    let alive: Vec<&TaskPriority> = tasks.iter().filter(|t| t.alive()).collect();
+    if alive.is_empty() {
+        return Ok(None);
+    }
+    if !dry_run {
+        for task in &alive {
+            tasks::restore(task).map_err(|e| format!("{e:#}"))?;
+        }
+    }
+    Ok(Some(would(
+        dry_run,
+        &format!("put back the priorities of {} tasks of container {container}", alive.len()),
+        &format!("put back the priorities of {} tasks of container {container}", alive.len()),
+    )))
 }

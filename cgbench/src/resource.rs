@@ -1,7 +1,9 @@
-//! The two limits cgbench changes, independent of how a cgroup version or Docker spells them.
+//! The two limits `compare` changes and the cgroup controllers `set` and `stats` use, independent of
+//! how a cgroup version or Docker spells them.
 
 use std::fmt;
 
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 use serde::{Deserialize, Serialize};
 
 use crate::units::{format_bytes, format_cpus};
@@ -27,6 +29,64 @@ impl Resource {
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A cgroup controller, whatever a version calls it (`blkio` on v1 is `io` on v2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Controller {
+    Cpuset,
+    Memory,
+    Cpu,
+    /// v1's CPU accounting, which v2 folds into `cpu`: read by `stats`, never written.
+    Cpuacct,
+    Pids,
+    Io,
+    Hugetlb,
+    NetCls,
+    NetPrio,
+}
+
+impl From<Resource> for Controller {
+    fn from(resource: Resource) -> Controller {
+        match resource {
+            Resource::Memory => Controller::Memory,
+            Resource::Cpu => Controller::Cpu,
+        }
+    }
+}
+
+impl fmt::Display for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Controller::Cpuset => "cpuset",
+            Controller::Memory => "memory",
+            Controller::Cpu => "cpu",
+            Controller::Cpuacct => "cpuacct",
+            Controller::Pids => "pids",
+            Controller::Io => "io",
+            Controller::Hugetlb => "hugetlb",
+            Controller::NetCls => "net_cls",
+            Controller::NetPrio => "net_prio",
+        })
+    }
+}
+
+impl Controller {
+    /// The controller whose file a v2 `unified` key names, by its prefix; `None` for the core
+    /// `cgroup.*` files and unknown prefixes, which move processes or reshape the tree rather
+    /// than set a limit.
+    pub fn of_v2_file(file: &str) -> Option<Controller> {
+        Some(match file.split_once('.')?.0 {
+            "cpuset" => Controller::Cpuset,
+            "memory" => Controller::Memory,
+            "cpu" => Controller::Cpu,
+            "pids" => Controller::Pids,
+            "io" => Controller::Io,
+            "hugetlb" => Controller::Hugetlb,
+            _ => return None,
+        })
     }
 }
 
@@ -96,17 +156,32 @@ impl Limit {
         }
     }
 
+    /// The limit in the OCI runtime spec's terms, which the cgroup mappings take.
+    pub fn resources(&self) -> LinuxResources {
+        let mut resources = LinuxResources::default();
+        match *self {
+            Limit::Memory { bytes } => {
+                resources.set_memory(Some(*LinuxMemory::default().set_limit(Some(bytes as i64))));
+            }
+            Limit::Cpu { quota_us, period_us } => {
+                let mut cpu = LinuxCpu::default();
+                cpu.set_quota(Some(quota_us as i64)).set_period(Some(period_us));
+                resources.set_cpu(Some(cpu));
+            }
+        }
+        resources
+    }
+
     /// The OCI `LinuxResources` document that sets this limit: what containerd hands the shim and
     /// the shim pipes into `runc update --resources -`. It names only the limit's own resource,
     /// which runc reads as "leave the others as they are". `memory_swap` goes with every memory
     /// change, as with `docker update`.
     pub fn oci_resources(&self, memory_swap: u64) -> serde_json::Value {
-        match *self {
-            Limit::Memory { bytes } => serde_json::json!({ "memory": { "limit": bytes, "swap": memory_swap } }),
-            Limit::Cpu { quota_us, period_us } => {
-                serde_json::json!({ "cpu": { "quota": quota_us, "period": period_us } })
-            }
+        let mut resources = self.resources();
+        if let Some(memory) = resources.memory() {
+            resources.set_memory(Some(*memory.clone().set_swap(Some(memory_swap as i64))));
         }
+        serde_json::to_value(resources).expect("LinuxResources serialises")
     }
 
     /// Docker's `NanoCpus` for a CPU limit.

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cgbench::resource::Limit;
+use cgbench::resource::{Controller, Limit};
 
 pub mod schema;
 
@@ -78,8 +78,8 @@ pub fn assert_root() {
 pub struct UserContainer {
     pub id: String,
     pub name: String,
-    /// Its memory cgroup directory.
-    pub memory_dir: PathBuf,
+    /// Its first process.
+    pub pid: u32,
     limit_files: Vec<PathBuf>,
 }
 
@@ -93,13 +93,18 @@ impl UserContainer {
                 .chain(["--memory", "300m", "--memory-swap", "1g", "--cpus", "0.7", &image])
                 .collect::<Vec<_>>(),
         );
-        let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]);
+        let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]).parse().unwrap();
+        UserContainer::running(id, name, pid)
+    }
+
+    /// A container started by the test in its own way, running as `pid`.
+    pub fn running(id: String, name: String, pid: u32) -> UserContainer {
         let files = cgbench::host::cgroup::Host::detect()
             .unwrap()
             .files_of(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap())
             .unwrap();
         let limit_files = files.limit_files(&[Limit::Memory { bytes: 0 }, Limit::cpus(1_000_000).unwrap()]);
-        UserContainer { id, name, memory_dir: files.memory.path, limit_files }
+        UserContainer { pid, id, name, limit_files }
     }
 
     /// Every limit file, as the kernel has it now.
@@ -117,6 +122,87 @@ impl UserContainer {
 impl Drop for UserContainer {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rm", "-f", &self.id]).output();
+    }
+}
+
+impl UserContainer {
+    /// A control file of its own cgroup for `controller`, as the kernel shows it now.
+    pub fn cgroup_file(&self, controller: Controller, file: &str) -> String {
+        cgbench::host::cgroup::read_value(&self.cgroup_dir(controller).join(file)).unwrap()
+    }
+
+    pub fn cgroup_dir(&self, controller: Controller) -> PathBuf {
+        let proc_cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid)).unwrap();
+        cgbench::host::cgroup::Host::detect().unwrap().dir_of(&proc_cgroup, controller).unwrap().path
+    }
+}
+
+/// A shell on the host moved into a container's cgroups (every v1 hierarchy it has one in), so
+/// that what it does counts as the container's; it runs `script`, prints `ready`, and waits for
+/// its stdin to close.
+pub struct ShellInContainer(std::process::Child);
+
+impl ShellInContainer {
+    pub fn start(container: &UserContainer, script: &str) -> ShellInContainer {
+        use std::io::{BufRead as _, BufReader};
+        let joins: Vec<String> =
+            [Controller::Memory, Controller::Cpu, Controller::Cpuacct, Controller::Io, Controller::Pids]
+                .iter()
+                .map(|&c| format!("echo $$ > {}/cgroup.procs", container.cgroup_dir(c).display()))
+                .collect();
+        let script = format!("{}\n{script}\necho ready; read _ || :", joins.join("\n"));
+        let mut child =
+            Command::new("sh").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let ready = BufReader::new(child.stdout.take().unwrap()).lines().next();
+        assert_eq!(ready.and_then(Result::ok).as_deref(), Some("ready"));
+        ShellInContainer(child)
+    }
+}
+
+/// Closing its stdin ends the shell, which must leave the cgroups before the container goes.
+impl Drop for ShellInContainer {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// A loop device over a sparse file, with an ext4 filesystem mounted from it: a block device
+/// the tests may throttle. Detached, unmounted and deleted when dropped.
+pub struct LoopDevice {
+    pub device: String,
+    /// `major:minor`.
+    pub number: String,
+    pub mount_point: PathBuf,
+    image: PathBuf,
+}
+
+impl LoopDevice {
+    pub fn new(tag: &str) -> LoopDevice {
+        let image = std::env::temp_dir().join(format!("cgbench-{tag}-{}.img", std::process::id()));
+        let mount_point = std::env::temp_dir().join(format!("cgbench-{tag}-{}.mnt", std::process::id()));
+        let run = |program: &str, args: &[&str]| {
+            let out = Command::new(program).args(args).output().unwrap();
+            assert!(out.status.success(), "{program} {args:?}: {}", stderr(&out));
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        run("truncate", &["-s", "64M", image.to_str().unwrap()]);
+        run("mkfs.ext4", &["-q", image.to_str().unwrap()]);
+        let device = run("losetup", &["--find", "--show", image.to_str().unwrap()]);
+        std::fs::create_dir_all(&mount_point).unwrap();
+        let loop_device =
+            LoopDevice { number: run("lsblk", &["-dno", "MAJ:MIN", &device]), device, mount_point, image };
+        run("mount", &[&loop_device.device, loop_device.mount_point.to_str().unwrap()]);
+        loop_device
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount_point).output();
+        let _ = Command::new("losetup").args(["-d", &self.device]).output();
+        let _ = std::fs::remove_dir(&self.mount_point);
+        let _ = std::fs::remove_file(&self.image);
     }
 }
 

@@ -12,6 +12,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use super::tasks::TaskPriority;
 use crate::resource::Limits;
 
 /// Persistent storage, so that an entry survives a reboot.
@@ -56,7 +57,8 @@ impl Owner {
     }
 }
 
-fn start_ticks(pid: u32) -> Option<u64> {
+/// When a process or thread started, in clock ticks since boot: with its id, who it is.
+pub fn start_ticks(pid: u32) -> Option<u64> {
     start_ticks_in(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
@@ -84,6 +86,13 @@ pub enum Change {
     /// A CRI pod sandbox cgbench is about to run (recorded before the call): remove it with its
     /// container, and the pod cgroup runc leaves.
     Sandbox { endpoint: String, name: String },
+    /// Control files a `set` is writing, each with the bytes that put back what it held (recorded
+    /// before the first write, struck off once all are read back): written back latest first,
+    /// where the cgroup still exists.
+    Files { container: String, files: Vec<(PathBuf, String)> },
+    /// Tasks whose priorities a `set` is changing, as they were: put back where the task still
+    /// runs.
+    Priorities { container: String, tasks: Vec<TaskPriority> },
 }
 
 /// A journal file as written.

@@ -4,6 +4,8 @@
 pub mod cgroup;
 pub mod containerd;
 pub mod cri;
+pub mod device;
 pub mod docker;
 pub mod journal;
 pub mod system;
+pub mod tasks;

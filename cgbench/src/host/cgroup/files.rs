@@ -47,12 +47,14 @@ impl CgroupFiles {
         }
     }
 
-    /// The writes that set `limit`, in order; the last one is the one that enforces it.
+    /// The writes that set `limit`, in runc's order (the trials' files and values must not
+    /// depend on what they hold now); the last one is the one that enforces it.
     pub fn writes(&self, limit: &Limit) -> Vec<FileWrite> {
         let dir = self.dir(limit.resource());
-        (dir.version.mapping().writes)(limit)
+        (dir.version.mapping().knobs)(limit.resource().into(), &limit.resources(), &|_| None)
+            .expect("a memory or CPU limit maps to files in both versions")
             .into_iter()
-            .map(|(file, value)| FileWrite { path: dir.path.join(file), value })
+            .map(|w| FileWrite { path: dir.path.join(w.file), value: w.value })
             .collect()
     }
 

@@ -12,6 +12,8 @@ use std::{
 use anyhow::{Context as _, ensure};
 use probe_common::CgroupKey;
 
+use crate::host::system::monotonic_ns;
+
 /// The current content of a control file, without its trailing newline.
 pub fn read_value(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -22,6 +24,33 @@ pub fn read_value(path: &Path) -> anyhow::Result<String> {
 pub fn write_value(path: &Path, value: &str) -> anyhow::Result<()> {
     let mut file = File::options().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
     file.write_all(value.as_bytes()).with_context(|| format!("writing {value} to {}", path.display()))
+}
+
+/// Writes `value` in one `write(2)` and returns how long that syscall took by the caller's clock:
+/// opening and closing the file stay outside the span, as they do for anyone who keeps it open.
+pub fn write_timed(path: &Path, value: &str) -> anyhow::Result<u64> {
+    let mut file = File::options().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    let start = monotonic_ns();
+    let written = file.write(value.as_bytes());
+    let took = monotonic_ns() - start;
+    let written = written.with_context(|| format!("writing {value} to {}", path.display()))?;
+    ensure!(written == value.len(), "writing {value} to {}: only {written} bytes were taken", path.display());
+    Ok(took)
+}
+
+/// A control file of a cgroup directory, by a name that cannot lead out of it (no `/`, no `..`),
+/// and that the kernel has: a file the directory lacks is a knob this kernel or controller does
+/// not have.
+pub fn control_file(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    ensure!(
+        !name.is_empty() && !name.contains('/') && name != "." && name != "..",
+        "refusing the control file name {name}: it must be a plain file name"
+    );
+    let path = dir.join(name);
+    let meta = std::fs::symlink_metadata(&path)
+        .with_context(|| format!("this kernel has no {name} in {}: the knob is not available here", dir.display()))?;
+    ensure!(meta.is_file(), "refusing {}: it is not a control file", path.display());
+    Ok(path)
 }
 
 /// Writes `value` only if the file holds something else, then checks it holds `value`: what

@@ -2,8 +2,10 @@
 //! of each resource, and the files a limit is written to. What differs between versions is one
 //! `Mapping` each, in `v1.rs` and `v2.rs`; `io.rs` is the only reader and writer of control files.
 
+mod container;
 mod files;
 pub mod io;
+pub mod knobs;
 mod mountinfo;
 mod scratch;
 mod v1;
@@ -17,13 +19,15 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 pub use files::{CgroupFiles, FileWrite, ResourceDir};
 pub use io::{dir_key, read_value};
+use knobs::{Controller, Current, KnobWrite};
 pub use mountinfo::{Membership, Mount, parse_mountinfo, parse_proc_cgroup};
+use oci_spec::runtime::LinuxResources;
 pub use scratch::Scratch;
 use serde::Serialize;
 
-use crate::resource::{Limit, Resource};
+use crate::resource::Resource;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Version {
     V1,
@@ -32,13 +36,16 @@ pub enum Version {
 
 /// How one cgroup version spells a resource: the one resource → file mapping.
 pub struct Mapping {
-    /// The controller a resource needs: its own hierarchy on v1, enabled in `cgroup.controllers`
-    /// on v2.
-    pub controller: fn(Resource) -> &'static str,
-    /// The line of `/proc/<pid>/cgroup` that places a process for this resource.
-    pub membership: for<'a> fn(&'a [Membership], Resource) -> Option<&'a Membership>,
-    /// The writes that set a limit, in runc's order; the last one enforces it.
-    pub writes: fn(&Limit) -> Vec<(&'static str, String)>,
+    /// The name a controller goes by: its own hierarchy on v1, its entry in `cgroup.controllers`
+    /// on v2; `None` where the version has no such controller.
+    pub controller: fn(Controller) -> Option<&'static str>,
+    /// The line of `/proc/<pid>/cgroup` that places a process for this controller.
+    pub membership: for<'a> fn(&'a [Membership], Controller) -> Option<&'a Membership>,
+    /// The writes that set a controller's part of an OCI `LinuxResources`, in runc's order, given
+    /// what the files hold now; a limit's last write is the one that enforces it.
+    pub knobs: fn(Controller, &LinuxResources, Current) -> anyhow::Result<Vec<KnobWrite>>,
+    /// runc's order of the controllers.
+    pub order: &'static [Controller],
     /// The file that reports the memory a cgroup uses now.
     pub memory_usage: &'static str,
 }
@@ -113,30 +120,40 @@ impl Host {
         }
     }
 
-    /// The mount that holds a resource: its v1 hierarchy if the controller is bound to one,
-    /// otherwise the cgroup2 hierarchy if the controller is enabled there.
-    fn mount_for(&self, resource: Resource) -> anyhow::Result<&Mount> {
-        let v1 = (Version::V1.mapping().controller)(resource);
-        if let Some(m) = self.mounts.iter().find(|m| m.version == Version::V1 && m.controllers.iter().any(|c| c == v1))
+    /// The mount that holds a controller: its v1 hierarchy if one binds it, otherwise the cgroup2
+    /// hierarchy if the controller is enabled there.
+    fn mount_for(&self, controller: Controller) -> anyhow::Result<&Mount> {
+        let v1 = (Version::V1.mapping().controller)(controller);
+        if let Some(m) = self
+            .mounts
+            .iter()
+            .find(|m| m.version == Version::V1 && m.controllers.iter().any(|c| Some(c.as_str()) == v1))
         {
             return Ok(m);
         }
-        let v2 = (Version::V2.mapping().controller)(resource);
-        match self.mounts.iter().find(|m| m.version == Version::V2) {
-            Some(m) if self.v2_controllers.iter().any(|c| c == v2) => Ok(m),
-            _ => bail!("the {resource} controller is not available in any cgroup hierarchy on this host"),
+        let v2 = (Version::V2.mapping().controller)(controller);
+        let unified = self.mounts.iter().find(|m| m.version == Version::V2);
+        match (unified, v2) {
+            (Some(m), Some(v2)) if self.v2_controllers.iter().any(|c| c == v2) => Ok(m),
+            (_, None) => bail!(
+                "the {controller} controller exists only in cgroup v1, and no v1 hierarchy mounts it on this host (cgroup v2 has none)"
+            ),
+            _ => bail!("the {controller} controller is not available in any cgroup hierarchy on this host"),
         }
+    }
+
+    /// A process's cgroup directory for one controller, from its `/proc/<pid>/cgroup`.
+    pub fn dir_of(&self, proc_cgroup: &str, controller: Controller) -> anyhow::Result<ResourceDir> {
+        let mount = self.mount_for(controller)?;
+        let memberships = parse_proc_cgroup(proc_cgroup);
+        let membership = (mount.version.mapping().membership)(&memberships, controller)
+            .with_context(|| format!("the process is in no {controller} cgroup"))?;
+        Ok(ResourceDir { version: mount.version, path: join_confined(mount, &membership.path)? })
     }
 
     /// The directories of a process's memory and cpu cgroups, from its `/proc/<pid>/cgroup`.
     pub fn files_of(&self, proc_cgroup: &str) -> anyhow::Result<CgroupFiles> {
-        let memberships = parse_proc_cgroup(proc_cgroup);
-        let dir = |resource: Resource| -> anyhow::Result<ResourceDir> {
-            let mount = self.mount_for(resource)?;
-            let membership = (mount.version.mapping().membership)(&memberships, resource)
-                .with_context(|| format!("the process is in no {resource} cgroup"))?;
-            Ok(ResourceDir { version: mount.version, path: join_confined(mount, &membership.path)? })
-        };
+        let dir = |resource: Resource| self.dir_of(proc_cgroup, resource.into());
         Ok(CgroupFiles { memory: dir(Resource::Memory)?, cpu: dir(Resource::Cpu)? })
     }
 
@@ -171,6 +188,7 @@ fn join_confined(mount: &Mount, cgroup_path: &str) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::{mountinfo::HYBRID_MOUNTINFO, *};
+    use crate::resource::Limit;
 
     const HYBRID_PROC_CGROUP: &str = "\
 12:memory:/docker/4f1c

@@ -75,18 +75,7 @@ impl DockerHost {
     /// it gets back at the end. Docker cannot lift a limit once set, so a container without a
     /// memory and a `--cpus` limit is refused rather than left limited.
     pub async fn existing_container(&self, name: &str) -> anyhow::Result<(Container, Limits)> {
-        let inspect = self
-            .api
-            .inspect_container(name, None)
-            .await
-            .map_err(|e| anyhow!("no container {name} on this Docker daemon ({e}): check `docker ps`"))?;
-        let id = inspect.id.context("the daemon returned a container without an id")?;
-        let pid = inspect.state.and_then(|s| s.pid).filter(|&p| p > 0);
-        let pid = pid.with_context(|| format!("container {name} is not running: start it first"))?;
-        // Its cgroup namespace does not matter: /proc/<pid>/cgroup shows paths relative to the
-        // reader's namespace, so cgbench sees host paths even for a private one (Docker's default
-        // on cgroup v2).
-        let host = inspect.host_config.unwrap_or_default();
+        let (container, host) = self.running_container(name).await?;
         let memory = host.memory.filter(|&m| m > 0).with_context(|| {
             format!("container {name} has no memory limit, and Docker could not remove the one cgbench sets: give it one (docker update --memory)")
         })?;
@@ -96,8 +85,23 @@ impl DockerHost {
         let micro_cpus = (nano_cpus / 1000) as u64;
         let cpu = Limit::cpus(micro_cpus).with_context(|| format!("container {name}'s CPU limit"))?;
         let limits = Limits { memory_bytes: memory as u64, memory_swap_bytes: host.memory_swap.unwrap_or(0), cpu };
+        Ok((container, limits))
+    }
+
+    /// A running container by name or id, with the limits Docker records for it. Its
+    /// `/proc/<pid>/cgroup`, read from the host, shows host paths whatever its cgroup namespace.
+    pub async fn running_container(&self, name: &str) -> anyhow::Result<(Container, HostConfig)> {
+        let inspect = self
+            .api
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| anyhow!("no container {name} on this Docker daemon ({e}): check `docker ps`"))?;
+        let id = inspect.id.context("the daemon returned a container without an id")?;
+        let pid = inspect.state.and_then(|s| s.pid).filter(|&p| p > 0);
+        let pid = pid.with_context(|| format!("container {name} is not running: start it first"))?;
+        let host = inspect.host_config.unwrap_or_default();
         let name = inspect.name.unwrap_or_else(|| name.to_owned()).trim_start_matches('/').to_owned();
-        Ok((Container { id, name, pid: pid as u32 }, limits))
+        Ok((Container { id, name, pid: pid as u32 }, host))
     }
 
     /// Every container cgbench created (on any run), by id, name and owner label.

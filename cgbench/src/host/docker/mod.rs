@@ -4,10 +4,12 @@
 
 mod container;
 mod image;
+mod record;
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use bollard::{Docker, models::ContainerUpdateBody};
 pub use container::Container;
+pub use record::{Recorded, update_body};
 
 use crate::resource::{Limit, Limits};
 
