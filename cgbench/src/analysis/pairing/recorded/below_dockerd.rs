@@ -16,8 +16,7 @@ use crate::{
     trial::{PlannedTrial, Route, Target},
 };
 
-static RECORDED: LazyLock<Value> =
-    LazyLock::new(|| serde_json::from_str(include_str!("below_dockerd.json")).unwrap());
+static RECORDED: LazyLock<Value> = LazyLock::new(|| serde_json::from_str(include_str!("below_dockerd.json")).unwrap());
 
 /// `dev:ino`, as the report writes a cgroup.
 fn cgroup(text: &Value) -> CgroupKey {
