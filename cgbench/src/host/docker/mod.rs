@@ -98,12 +98,15 @@ pub async fn cli_version(cli: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Processes named `dockerd` on this host: the receivers of the update request.
+/// Processes named `dockerd` on this host: the receivers of the update request. A dockerd that
+/// has exited but is not yet reaped (a container's init may be slow to reap orphans) keeps its
+/// name, but receives nothing, and has no command line to start it again by: it is not one.
 pub fn dockerd_tgids() -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "dockerd"))
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()))
         .collect()
 }
