@@ -190,6 +190,11 @@ pub struct CompareArgs {
     /// The two CPU limits to alternate between, in CPUs (as `docker update --cpus`).
     #[arg(long, default_value = "0.5,1", value_name = "A,B")]
     pub cpu_values: String,
+    /// A workload in the container, to time when it feels each new limit ("in effect"): none,
+    /// cpu (busy threads beyond the higher CPU limit) or memory (file pages between the two
+    /// memory values, read over and over). Needs cgbench's own image and container.
+    #[arg(long, value_enum, default_value = "none", conflicts_with_all = ["image", "container"])]
+    pub load: crate::run::load::Load,
     /// Image to run instead of cgbench's own (built from docker/ when absent); must exist locally.
     #[arg(long)]
     pub image: Option<String>,

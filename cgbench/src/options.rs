@@ -15,7 +15,7 @@ use crate::{
     kernel::{AttachMethod, attach},
     report::Format,
     resource::{CpuGrain, Limit, Limits},
-    run::plan::Schedule,
+    run::{load::Load, plan::Schedule},
     trial::{PlannedTrial, Route},
     units::{parse_bytes, parse_cpus, parse_pair},
 };
@@ -30,6 +30,8 @@ pub struct CompareOptions {
     pub seed: u64,
     pub memory_values: [u64; 2],
     pub cpu_values: [Limit; 2],
+    /// The workload in the container whose feeling of each limit is timed.
+    pub load: Load,
     pub image: Option<String>,
     /// Measure this existing container instead of creating one; it is left running.
     pub container: Option<String>,
@@ -93,6 +95,7 @@ impl CompareOptions {
             seed: args.seed.unwrap_or_else(|| monotonic_ns() ^ u64::from(std::process::id())),
             memory_values,
             cpu_values,
+            load: args.load,
             image: args.image.clone(),
             container: args.container.clone(),
             docker_cli: args.docker_cli.clone(),

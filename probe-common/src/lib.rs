@@ -22,6 +22,16 @@ pub const EVENT_REQUEST: u32 = 1;
 pub const EVENT_EXEC: u32 = 2;
 /// A writer wrote to a control file of a target cgroup directory.
 pub const EVENT_WRITE: u32 = 3;
+/// A task of the loaded container was switched out while runnable with its CFS runqueue
+/// throttled: the CPU limit is being enforced on it (`--load`; `ts_enter_ns` is the switch).
+pub const EVENT_THROTTLE: u32 = 4;
+/// A task last switched out throttled is on a CPU again (`--load`; `ts_enter_ns` is the switch).
+pub const EVENT_RESUME: u32 = 5;
+/// A memory cgroup reclaim ran in a writer's context (inside a write lowering a memory limit):
+/// begin and end joined, `ret` the pages reclaimed (`--load`).
+pub const EVENT_RECLAIM: u32 = 6;
+/// The OOM killer chose a task of the loaded container (`tid` the victim's pid; `--load`).
+pub const EVENT_OOM_VICTIM: u32 = 7;
 
 /// `Event::syscall_nr` of a write seen inside cgroup_file_write by an fentry or kprobe hook: no
 /// syscall, no fd.
@@ -48,6 +58,11 @@ pub mod names {
     /// Cgroup directories (`CgroupKey`) whose control-file writes are reported.
     pub const TARGETS: &str = "TARGETS";
     pub const MAPS: [&str; 6] = [EVENTS, LOST, DOCKERD, WRITER_COMMS, WRITERS, TARGETS];
+    /// Tgids of the loaded container's tasks whose scheduling and OOM kills are reported.
+    pub const LOAD_TGIDS: &str = "LOAD_TGIDS";
+    /// The running kernel's `EffectOffsets`, one entry, set before the effect programs attach.
+    pub const EFFECT_OFFSETS: &str = "EFFECT_OFFSETS";
+    pub const EFFECT_MAPS: [&str; 2] = [LOAD_TGIDS, EFFECT_OFFSETS];
 
     pub const REQUEST_READ_ENTER: &str = "request_read_enter";
     pub const REQUEST_RECVMSG_ENTER: &str = "request_recvmsg_enter";
@@ -61,6 +76,12 @@ pub mod names {
     pub const CGROUP_FILE_WRITE_FEXIT: &str = "cgroup_file_write_fexit";
     pub const CGROUP_FILE_WRITE_KPROBE: &str = "cgroup_file_write_kprobe";
     pub const CGROUP_FILE_WRITE_KRETPROBE: &str = "cgroup_file_write_kretprobe";
+    pub const EFFECT_SCHED_SWITCH: &str = "effect_sched_switch";
+    pub const EFFECT_RECLAIM_BEGIN: &str = "effect_reclaim_begin";
+    pub const EFFECT_RECLAIM_END: &str = "effect_reclaim_end";
+    pub const EFFECT_OOM_VICTIM: &str = "effect_oom_victim";
+    pub const EFFECT_PROGRAMS: [&str; 4] =
+        [EFFECT_SCHED_SWITCH, EFFECT_RECLAIM_BEGIN, EFFECT_RECLAIM_END, EFFECT_OOM_VICTIM];
     pub const PROGRAMS: [&str; 12] = [
         REQUEST_READ_ENTER,
         REQUEST_RECVMSG_ENTER,
@@ -179,12 +200,26 @@ pub struct KernelOffsets {
     pub kernfs_open_file_file: u64,
 }
 
+/// Byte offsets the effect programs follow from a task to its CFS runqueue's throttle state, from
+/// the running kernel's BTF. Looked up only with `--load`, so a kernel without these fields still
+/// runs a plain `compare`. Handed over in a map, not a global, so that the object loads the same
+/// whether or not they are known.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EffectOffsets {
+    /// `task_struct.se.cfs_rq`: the runqueue of the task's group on its CPU.
+    pub task_se_cfs_rq: u64,
+    /// `cfs_rq.throttled`: nonzero while the group's bandwidth is used up on this CPU.
+    pub cfs_rq_throttled: u64,
+}
+
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain `#[repr(C)]` data with explicit padding fields; every bit pattern is valid.
     unsafe impl aya::Pod for super::Event {}
     unsafe impl aya::Pod for super::CgroupKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::EffectOffsets {}
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@
 #![no_std]
 #![no_main]
 
+mod effect;
+
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_RB_NO_WAKEUP,

@@ -98,6 +98,10 @@ fn apt_packages() -> anyhow::Result<()> {
     if !have("cc") {
         missing.push("gcc");
     }
+    // The `--load` workload links statically against glibc; gcc only recommends its libc.a.
+    if !have("cc") || !static_libc() {
+        missing.push("libc6-dev");
+    }
     // The containerd and CRI client crates generate their gRPC code with protoc at build time.
     if !have("protoc") {
         missing.push("protobuf-compiler");
@@ -111,6 +115,11 @@ fn apt_packages() -> anyhow::Result<()> {
     }
     say("packages", &format!("installing {}", missing.join(" ")));
     apt_install(&missing)
+}
+
+/// Whether the C compiler finds a static libc (it echoes the bare name back when it does not).
+fn static_libc() -> bool {
+    output(Command::new("cc").arg("-print-file-name=libc.a")).is_ok_and(|path| path.trim() != "libc.a")
 }
 
 fn daemon_answers() -> bool {

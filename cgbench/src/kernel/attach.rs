@@ -14,7 +14,7 @@ use super::probes::{Probes, load_object};
 
 /// Program → tracepoints it is attached to. Exit records share one layout, so one program serves
 /// every exit; entry programs differ by where the syscall keeps its buffer.
-type Tracepoints = &'static [(&'static str, &'static str, &'static [&'static str])];
+pub(super) type Tracepoints = &'static [(&'static str, &'static str, &'static [&'static str])];
 
 /// dockerd's request and runc's exec: tracepoints whatever the method, as they load everywhere.
 pub(super) const REQUEST_AND_EXEC: Tracepoints = &[

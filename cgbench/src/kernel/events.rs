@@ -1,6 +1,9 @@
 //! Kernel events as user space reasons about them, decoded from the ring buffer's raw records.
 
-use probe_common::{CgroupKey, EVENT_EXEC, EVENT_REQUEST, EVENT_WRITE, Event, NO_SYSCALL, SYSCALLS};
+use probe_common::{
+    CgroupKey, EVENT_EXEC, EVENT_OOM_VICTIM, EVENT_RECLAIM, EVENT_REQUEST, EVENT_RESUME, EVENT_THROTTLE, EVENT_WRITE,
+    Event, NO_SYSCALL, SYSCALLS,
+};
 use serde::Serialize;
 
 // Read back only by tests, from event streams recorded with `--events`.
@@ -27,6 +30,14 @@ pub enum KernelEvent {
         enter_ns: u64,
         exit_ns: u64,
     },
+    /// `--load`: a task of the container was switched out throttled (the CPU limit at work).
+    Throttle { tid: u32, ts_ns: u64 },
+    /// `--load`: a task switched out throttled is on a CPU again.
+    Resume { tid: u32, ts_ns: u64 },
+    /// `--load`: a memory cgroup reclaim in a writer's context, and the pages it freed.
+    Reclaim { tgid: u32, tid: u32, begin_ns: u64, end_ns: u64, pages: u64 },
+    /// `--load`: the OOM killer chose a task of the container.
+    OomVictim { pid: u32, ts_ns: u64 },
 }
 
 /// A cgroup directory as `dev:inode`, the identity the kernel filter uses.
@@ -72,6 +83,10 @@ impl KernelEvent {
             KernelEvent::Request { read_exit_ns, .. } => *read_exit_ns,
             KernelEvent::Exec { ts_ns, .. } => *ts_ns,
             KernelEvent::Write { exit_ns, .. } => *exit_ns,
+            KernelEvent::Throttle { ts_ns, .. }
+            | KernelEvent::Resume { ts_ns, .. }
+            | KernelEvent::OomVictim { ts_ns, .. } => *ts_ns,
+            KernelEvent::Reclaim { end_ns, .. } => *end_ns,
         }
     }
 
@@ -110,6 +125,16 @@ impl KernelEvent {
                 enter_ns: ev.ts_enter_ns,
                 exit_ns: ev.ts_exit_ns,
             },
+            EVENT_THROTTLE => KernelEvent::Throttle { tid: ev.tid, ts_ns: ev.ts_enter_ns },
+            EVENT_RESUME => KernelEvent::Resume { tid: ev.tid, ts_ns: ev.ts_enter_ns },
+            EVENT_RECLAIM => KernelEvent::Reclaim {
+                tgid: ev.tgid,
+                tid: ev.tid,
+                begin_ns: ev.ts_enter_ns,
+                end_ns: ev.ts_exit_ns,
+                pages: ev.ret as u64,
+            },
+            EVENT_OOM_VICTIM => KernelEvent::OomVictim { pid: ev.tid, ts_ns: ev.ts_enter_ns },
             _ => return None,
         })
     }

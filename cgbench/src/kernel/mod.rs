@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod btf;
+pub mod effect;
 pub mod events;
 mod probe_log;
 pub mod probes;

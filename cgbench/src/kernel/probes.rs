@@ -68,7 +68,7 @@ pub struct Watch<'a> {
 
 pub struct Probes {
     // Field order is drop order: programs detach before tracefs is unmounted.
-    ebpf: Ebpf,
+    pub(super) ebpf: Ebpf,
     events: RingBuf<MapData>,
     log: EbpfLogger<ToTracing>,
     tracefs: Option<TemporaryMount>,

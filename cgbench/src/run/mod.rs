@@ -3,6 +3,7 @@
 //! and written even when a fault ended the trials early. Whatever happens, the container's
 //! limits are restored, cgbench's own container is removed and the probes are detached.
 
+pub mod load;
 pub mod plan;
 mod progress;
 pub mod routes;
@@ -13,6 +14,7 @@ use std::{collections::HashMap, panic::AssertUnwindSafe, sync::atomic::AtomicBoo
 
 use anyhow::{anyhow, bail};
 use futures_util::FutureExt as _;
+use load::Load;
 use routes::{Apply, Services};
 use session::{Running, Session, Subject, both, cleanup_failed};
 use trials::{Bench, Collected};
@@ -232,6 +234,7 @@ async fn trials_in_session(
     tracing::debug!(container = %container.id, memory = %session.files.memory.path.display(), cpu = %session.files.cpu.path.display(), "cgroup files found");
     probes.watch(&Watch { cgroups: &session.files.keys()?, ..Watch::default() })?;
     trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
+    load::start(probes, opts, container.pid, &session.files).await?;
 
     let target = routes::Target {
         docker: &pre.docker,
@@ -253,7 +256,8 @@ async fn trials_in_session(
     let collected = match built.and(watched) {
         Ok(()) => {
             let schedule = opts.schedule(CpuGrain::of_docker_driver(&pre.docker.cgroup_driver));
-            let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, stop };
+            let settle = (opts.load != Load::None).then_some(load::SETTLE);
+            let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, stop, settle };
             bench.run(probes, schedule, opts.quiet).await
         }
         Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },

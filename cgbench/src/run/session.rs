@@ -14,6 +14,7 @@ use crate::{
         journal::{Change, Journal, Owner},
     },
     options::CompareOptions,
+    run::load::Load,
     resource::{Limit, Limits},
     units::format_bytes,
 };
@@ -56,7 +57,9 @@ impl Subject {
                 let name = own_container_name(journal.owner());
                 journal.record(Change::Container { name: name.clone() })?;
                 let owner = journal.owner().label();
-                Running { container: docker.create_container(&name, &image, &limits, &owner).await?, limits, image }
+                let command = opts.load.command(opts.memory_values, opts.cpu_values);
+                let container = docker.create_container(&name, &image, &limits, &owner, command).await?;
+                Running { container, limits, image }
             }
         })
     }
@@ -96,7 +99,10 @@ impl<'a> Session<'a> {
         let files = host.files_of(&proc_cgroup)?;
         files.verify()?;
         let usage = files.memory_usage()?;
-        if let Some(&low) = opts.memory_values.iter().find(|&&v| v <= usage) {
+        // A memory load is there to be above the lower value.
+        if opts.load != Load::Memory
+            && let Some(&low) = opts.memory_values.iter().find(|&&v| v <= usage)
+        {
             bail!(
                 "--memory-values: {} is not above the container's current memory usage ({}): the kernel would reclaim or refuse; choose larger values",
                 format_bytes(low),

@@ -51,6 +51,9 @@ pub struct Bench<'a> {
     pub session: &'a Session<'a>,
     pub routes: &'a HashMap<Route, Box<dyn Apply + 'a>>,
     pub stop: &'a AtomicBool,
+    /// Under `--load`, how long each trial waits for the workload to feel its limit, with its
+    /// events read after the wait.
+    pub settle: Option<std::time::Duration>,
 }
 
 impl Bench<'_> {
@@ -80,6 +83,9 @@ impl Bench<'_> {
         let target = route.own_files().unwrap_or(&self.session.files).trial_target(&planned.limit)?;
         let lost_before = probes.lost()?;
         let applied = route.apply(&planned.limit).await;
+        if let Some(settle) = self.settle {
+            tokio::time::sleep(settle).await;
+        }
         let events = probes.drain();
         tracing::trace!(trial = planned.index, route = planned.route.flag(), limit = %planned.limit, events = ?events, "trial ran");
         collected.events.extend(events);

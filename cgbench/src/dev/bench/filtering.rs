@@ -89,7 +89,8 @@ fn unrelated_storm(
             KernelEvent::Write { tgid, .. } => *tgid != own,
             // The storm's exec is expected: it is what makes the storm a writer.
             KernelEvent::Exec { .. } => false,
-            KernelEvent::Request { .. } => true,
+            // Effect probes are never attached here: any of these is foreign.
+            _ => true,
         })
         .count();
     let target_events_delivered =

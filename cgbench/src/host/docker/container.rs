@@ -36,10 +36,13 @@ impl DockerHost {
         image: &str,
         limits: &Limits,
         owner: &str,
+        command: Option<Vec<String>>,
     ) -> anyhow::Result<Container> {
         let Limit::Cpu { quota_us, period_us } = limits.cpu else { bail!("the CPU limit must be a CPU limit") };
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
+            // The image's entrypoint is its idle program; a workload replaces it.
+            entrypoint: command,
             labels: Some(HashMap::from([
                 (LABEL.to_owned(), "cgbench".to_owned()),
                 (OWNER_LABEL.to_owned(), owner.to_owned()),

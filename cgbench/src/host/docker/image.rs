@@ -12,6 +12,7 @@ use super::{DockerHost, LABEL};
 
 const DOCKERFILE: &[u8] = include_bytes!("../../../../docker/Dockerfile");
 const IDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/idle"));
+const LOAD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/load"));
 
 impl DockerHost {
     /// The image to run: `requested` if given (it must exist locally), otherwise cgbench's own
@@ -24,7 +25,7 @@ impl DockerHost {
                 .map_err(|e| anyhow!("image {image} is not available locally ({e}): build or load it first"))?;
             return Ok(image.to_owned());
         }
-        let tag = format!("cgbench-target:{:016x}", fnv1a(&[DOCKERFILE, IDLE]));
+        let tag = format!("cgbench-target:{:016x}", fnv1a(&[DOCKERFILE, IDLE, LOAD]));
         if self.api.inspect_image(&tag).await.is_ok() {
             return Ok(tag);
         }
@@ -44,7 +45,7 @@ impl DockerHost {
 
 fn build_context() -> anyhow::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, data, mode) in [("Dockerfile", DOCKERFILE, 0o644), ("idle", IDLE, 0o755)] {
+    for (name, data, mode) in [("Dockerfile", DOCKERFILE, 0o644), ("idle", IDLE, 0o755), ("load", LOAD, 0o755)] {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
@@ -67,13 +68,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn build_context_holds_dockerfile_and_idle() {
+    fn build_context_holds_dockerfile_idle_and_load() {
         let context = build_context().unwrap();
         let mut archive = tar::Archive::new(context.as_slice());
         let names: Vec<String> =
             archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
-        assert_eq!(names, ["Dockerfile", "idle"]);
-        assert!(IDLE.starts_with(b"\x7fELF"), "idle must be an ELF binary");
+        assert_eq!(names, ["Dockerfile", "idle", "load"]);
+        assert!(IDLE.starts_with(b"\x7fELF") && LOAD.starts_with(b"\x7fELF"), "idle and load must be ELF binaries");
     }
 
     #[test]
