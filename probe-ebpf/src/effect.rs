@@ -3,7 +3,7 @@
 //!
 //! - `sched:sched_switch` fires in `__schedule` before the switch, so `current` is the task
 //!   going off the CPU. One of the loaded container's tasks (its tgid in `LOAD_TGIDS`) switched
-//!   out while still runnable (`prev_state == 0`) with its group's runqueue throttled is the CPU
+//!   out while still runnable (no sleep state in `prev_state`) with its group's runqueue throttled is the CPU
 //!   limit at work: `EVENT_THROTTLE`. Its tid is kept in `THROTTLED` until it is switched in
 //!   again, which is `EVENT_RESUME`: on a limit increase, the moment the workload runs again.
 //!   The classic tracepoint is used, not tp_btf, because it loads on every kernel cgbench
@@ -41,6 +41,10 @@ static PENDING_RECLAIMS: LruHashMap<u64, u64> = LruHashMap::with_max_entries(256
 // `sched:sched_switch`'s record (stable since 4.x, checked against 6.18's format file).
 const PREV_STATE: usize = 32;
 const NEXT_PID: usize = 56;
+/// The sleep states `prev_state` reports (`TASK_REPORT`, and `TASK_REPORT_IDLE`): none of them
+/// set means the task left the CPU runnable, switched out by `schedule()` (0) or preempted
+/// (`TASK_REPORT_MAX`, 0x100) — the way a throttled task mostly goes, measured on 6.18.
+const TASK_REPORT_STATES: i64 = 0xff;
 // `vmscan:mm_vmscan_memcg_reclaim_end`'s and `oom:mark_victim`'s first field.
 const NR_RECLAIMED: usize = 8;
 const VICTIM_PID: usize = 8;
@@ -77,7 +81,7 @@ fn sched_switch(ctx: &TracePointContext, ts: u64) -> Res {
     let tgid = (pid_tgid >> 32) as u32;
     if unsafe { LOAD_TGIDS.get(&tgid) }.is_some() {
         let prev_state: i64 = unsafe { ctx.read_at(PREV_STATE) }.map_err(i64::from)?;
-        if prev_state == 0 && current_throttled()? {
+        if prev_state & TASK_REPORT_STATES == 0 && current_throttled()? {
             let tid = pid_tgid as u32;
             THROTTLED.insert(&tid, &1, 0)?;
             emit(ctx, EVENT_THROTTLE, pid_tgid, tid, ts, ts, 0);

@@ -46,6 +46,7 @@ fn trial(index: usize, route: Route, limit: Limit, latency: Option<u64>) -> Tria
             container_gone: false,
         },
         outcome,
+        effect: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 #[cfg(test)]
 pub mod fixtures;
+pub mod effects;
 pub mod pairing;
 pub mod stages;
 pub mod stats;

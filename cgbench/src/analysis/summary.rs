@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{
+    effects::{self, EffectGroup},
     pairing::{Outcome, TrialResult},
     stages::{self, StageSummary},
     stats::{Summary, summarize},
@@ -19,6 +20,8 @@ pub struct Analysis {
     pub layers: Vec<Layer>,
     pub honesty: Honesty,
     pub trials: Vec<TrialResult>,
+    /// Under `--load`: applied and in effect, per route, resource and direction.
+    pub effects: Vec<EffectGroup>,
 }
 
 impl Analysis {
@@ -37,7 +40,8 @@ impl Analysis {
                 .filter(|t| stages::milestones(t).is_some_and(|m| !stages::in_order(&m)))
                 .count(),
         };
-        Analysis { groups, speedups, layers, honesty, trials }
+        let effects = effects::groups(&trials);
+        Analysis { groups, speedups, layers, honesty, trials, effects }
     }
 }
 

@@ -2,6 +2,7 @@
 //! it is shown in (one module per format). Renderers take the analysis, never host types.
 
 mod csv;
+mod effect_table;
 mod json;
 mod markdown;
 mod svg;
@@ -15,9 +16,10 @@ pub use json::SCHEMA_VERSION;
 use serde::Serialize;
 
 use crate::{
-    analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult},
+    analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult, effects::EffectGroup},
     kernel::events::KernelEvent,
     resource::Limits,
+    run::load::Load,
     trial::Route,
 };
 
@@ -80,6 +82,13 @@ pub struct RunConfig {
     pub seed: u64,
     pub routes: Vec<Route>,
     pub initial_limits: Limits,
+    /// The workload in the container (`--load`); absent without one.
+    #[serde(skip_serializing_if = "is_no_load")]
+    pub load: Load,
+}
+
+fn is_no_load(load: &Load) -> bool {
+    *load == Load::None
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -94,6 +103,9 @@ pub struct Report {
     /// trials before it.
     pub ended_early: Option<String>,
     pub trials: Vec<TrialResult>,
+    /// Under `--load`: applied and in effect per route, resource and direction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<EffectGroup>,
     /// Raw kernel events, kept only when they are to be written (`--events`).
     #[serde(skip)]
     pub events: Vec<KernelEvent>,
@@ -101,8 +113,8 @@ pub struct Report {
 
 impl Report {
     pub fn new(environment: Environment, config: RunConfig, analysis: Analysis, events: Vec<KernelEvent>) -> Report {
-        let Analysis { groups, speedups, layers, honesty, trials } = analysis;
-        Report { environment, config, groups, speedups, layers, honesty, ended_early: None, trials, events }
+        let Analysis { groups, speedups, layers, honesty, trials, effects } = analysis;
+        Report { environment, config, groups, speedups, layers, honesty, ended_early: None, trials, effects, events }
     }
 
     pub fn table(&self) -> String {
@@ -166,6 +178,7 @@ pub mod fixtures {
                 memory_swap_bytes: 1 << 30,
                 cpu: Limit::Cpu { quota_us: 50_000, period_us: 100_000 },
             },
+            load: Load::None,
         };
         Report::new(environment, config, Analysis::of(trials(), 0), Vec::new())
     }

@@ -40,6 +40,7 @@ pub fn render(r: &Report) -> String {
             waterfall(&mut out, g);
         }
     }
+    super::effect_table::render(&mut out, r);
     out.push('\n');
     footer(&mut out, r);
     let _ = writeln!(

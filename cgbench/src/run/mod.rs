@@ -20,7 +20,7 @@ use session::{Running, Session, Subject, both, cleanup_failed};
 use trials::{Bench, Collected};
 
 use crate::{
-    analysis::{self, Actors, Analysis},
+    analysis::{self, Actors, Analysis, pairing::effect},
     host::{
         cgroup::Host,
         docker::{self, DockerHost},
@@ -185,7 +185,12 @@ fn report_of(
     let container = &running.container;
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
     let kept_events = if opts.keep_events() { events.clone() } else { Vec::new() };
-    let results = analysis::pair(trials, events::join_split_requests(events), &actors);
+    let events = events::join_split_requests(events);
+    let mut effect_events = if opts.load == Load::None { Vec::new() } else { events.clone() };
+    effect_events.sort_by_key(KernelEvent::time_ns);
+    let mut results = analysis::pair(trials, events, &actors);
+    // Directions come from the value before each trial, warm-up trials included.
+    effect::find(&mut results, &effect_events, opts.load, &running.limits);
     let results = results.into_iter().filter(|r| !r.trial.planned.warmup).collect();
     let layout = pre.host.layout();
     let environment = Environment {
@@ -210,6 +215,7 @@ fn report_of(
         seed: opts.seed,
         routes: opts.routes.clone(),
         initial_limits: running.limits,
+        load: opts.load,
     };
     Ok(Report::new(environment, config, Analysis::of(results, lost_events), kept_events))
 }

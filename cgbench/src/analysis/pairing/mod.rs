@@ -4,6 +4,7 @@
 //! its cgroup, file name, exact value and writer, inside the trial's time window. Anything
 //! missing leaves the trial unpaired with the reason; nothing is estimated.
 
+pub mod effect;
 mod finders;
 #[cfg(test)]
 mod recorded;
@@ -59,6 +60,9 @@ pub struct TrialResult {
     #[serde(flatten)]
     pub trial: ExecutedTrial,
     pub outcome: Outcome,
+    /// Under `--load`, for trials of the loaded resource: when the workload felt the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<effect::InEffect>,
 }
 
 impl TrialResult {
@@ -103,7 +107,7 @@ pub fn pair(trials: Vec<ExecutedTrial>, mut events: Vec<KernelEvent>, actors: &A
                 Outcome::Unpaired { reason } => tracing::debug!(trial = index, route, reason, "trial unpaired"),
                 Outcome::Failed { reason } => tracing::debug!(trial = index, route, reason, "trial failed"),
             }
-            TrialResult { trial, outcome }
+            TrialResult { trial, outcome, effect: None }
         })
         .collect()
 }

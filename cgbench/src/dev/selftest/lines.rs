@@ -152,6 +152,7 @@ mod tests {
                 latency_ns: exit,
                 daemon_latency_ns: None,
             }),
+            effect: None,
         }
     }
 
