@@ -32,9 +32,10 @@ pub struct EffectGroup {
     pub nothing: usize,
     pub refused: usize,
     pub missing: usize,
-    /// Why, for the first trial of each kind that has no time.
+    /// What was felt (the first seen trial's signal) and why, for each kind of trial without a
+    /// time, once each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 /// The groups of the trials that carry an effect, in route, resource, direction order.
@@ -62,12 +63,17 @@ pub fn groups(trials: &[TrialResult]) -> Vec<EffectGroup> {
                 })
                 .collect();
             let count = |f: fn(&Effect) -> bool| of_group.iter().filter(|(_, e)| f(e)).count();
-            let mut reasons: Vec<String> = Vec::new();
+            let mut notes: Vec<String> = Vec::new();
+            if let Some(Effect::Seen { signal, .. }) =
+                of_group.iter().map(|(_, e)| *e).find(|e| matches!(e, Effect::Seen { .. }))
+            {
+                notes.push(format!("e.g. {signal}"));
+            }
             for (_, e) in &of_group {
                 if let Effect::Nothing { reason } | Effect::Refused { reason } | Effect::Missing { reason } = e
-                    && !reasons.contains(reason)
+                    && !notes.contains(reason)
                 {
-                    reasons.push(reason.clone());
+                    notes.push(reason.clone());
                 }
             }
             let spans = |f: fn(&(u64, u64)) -> u64| summarize(&timed.iter().map(|p| f(p) as f64).collect::<Vec<_>>());
@@ -84,7 +90,7 @@ pub fn groups(trials: &[TrialResult]) -> Vec<EffectGroup> {
                 nothing: count(|e| matches!(e, Effect::Nothing { .. })),
                 refused: count(|e| matches!(e, Effect::Refused { .. })),
                 missing: count(|e| matches!(e, Effect::Missing { .. })),
-                reasons,
+                notes,
             }
         })
         .collect()

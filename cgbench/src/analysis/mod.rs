@@ -2,9 +2,9 @@
 //! with the trials that caused them, each trial's stages, the statistics of each group, and the
 //! counts that say whether the numbers can be trusted.
 
+pub mod effects;
 #[cfg(test)]
 pub mod fixtures;
-pub mod effects;
 pub mod pairing;
 pub mod stages;
 pub mod stats;

@@ -24,24 +24,26 @@ pub fn render(out: &mut String, r: &Report) {
     for g in &r.effects {
         let _ = writeln!(out, "{}", row(g));
     }
-    for g in r.effects.iter().filter(|g| !g.reasons.is_empty()) {
-        let _ = writeln!(
-            out,
-            "  {} {} {}: {}",
-            g.route.label(),
-            g.resource,
-            g.direction,
-            g.reasons.join("; ")
-        );
+    for g in r.effects.iter().filter(|g| !g.notes.is_empty()) {
+        let _ = writeln!(out, "  {} {} {}: {}", g.route.label(), g.resource, g.direction, g.notes.join("; "));
     }
 }
 
 fn row(g: &EffectGroup) -> String {
     let label = format!("{:<14} {} {}", g.route.label(), g.resource, g.direction);
-    let median = |s: Option<crate::analysis::stats::Summary>| s.map_or_else(|| "n/a".to_owned(), |s| format_ns(s.median_ns));
+    let median =
+        |s: Option<crate::analysis::stats::Summary>| s.map_or_else(|| "n/a".to_owned(), |s| format_ns(s.median_ns));
     let stage = g.applied_to_effect.map_or_else(
         || "n/a".to_owned(),
-        |s| format!("{} · {} [{}, {}]", format_ns(s.median_ns), format_ns(s.p99_ns), format_ns(s.min_ns), format_ns(s.max_ns)),
+        |s| {
+            format!(
+                "{} · {} [{}, {}]",
+                format_ns(s.median_ns),
+                format_ns(s.p99_ns),
+                format_ns(s.min_ns),
+                format_ns(s.max_ns)
+            )
+        },
     );
     let mut counts = format!("{} / {} / {}", g.seen, g.nothing, g.missing);
     if g.oom_kills > 0 {
@@ -50,10 +52,5 @@ fn row(g: &EffectGroup) -> String {
     if g.refused > 0 {
         let _ = write!(counts, " / {} refused", g.refused);
     }
-    format!(
-        "{label:<32}{:>5} {:>10} {:>10}   {stage:<40} {counts}",
-        g.trials,
-        median(g.applied),
-        median(g.in_effect)
-    )
+    format!("{label:<32}{:>5} {:>10} {:>10}   {stage:<40} {counts}", g.trials, median(g.applied), median(g.in_effect))
 }

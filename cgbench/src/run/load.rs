@@ -53,7 +53,9 @@ pub async fn start(
         return Ok(());
     }
     if let Err(e) = probes.watch_effect(opts.load, workload_tgid) {
-        eprintln!("cgbench: --load: the in-effect milestone is not available on this kernel ({e:#}); the limits' application is still timed");
+        eprintln!(
+            "cgbench: --load: the in-effect milestone is not available on this kernel ({e:#}); the limits' application is still timed"
+        );
     }
     if opts.load == Load::Memory {
         // It starts under the lower limit, which its file pages fill once written.

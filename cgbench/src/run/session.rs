@@ -14,8 +14,8 @@ use crate::{
         journal::{Change, Journal, Owner},
     },
     options::CompareOptions,
-    run::load::Load,
     resource::{Limit, Limits},
+    run::load::Load,
     units::format_bytes,
 };
 

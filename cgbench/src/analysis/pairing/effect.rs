@@ -110,7 +110,9 @@ fn effect_of(result: &TrialResult, direction: Direction, events: &[KernelEvent])
                 return Effect::OomKill { ns, after_applied_ns: ns.saturating_sub(applied), pid };
             }
             match direction {
-                Direction::Increase => Effect::Nothing { reason: "a higher memory limit has nothing to enforce".into() },
+                Direction::Increase => {
+                    Effect::Nothing { reason: "a higher memory limit has nothing to enforce".into() }
+                }
                 Direction::Decrease => memory_decrease(t.writer_pid, t.write_enter_ns, applied, events),
             }
         }
@@ -170,8 +172,8 @@ fn cpu_increase(applied: u64, events: &[KernelEvent]) -> Effect {
     if throttled.is_empty() {
         return Effect::Nothing { reason: "no task was throttled when the limit rose: nothing to lift".into() };
     }
-    let resumed =
-        after(events, applied, applied).find(|e| matches!(e, KernelEvent::Resume { tid, .. } if throttled.contains(tid)));
+    let resumed = after(events, applied, applied)
+        .find(|e| matches!(e, KernelEvent::Resume { tid, .. } if throttled.contains(tid)));
     match resumed {
         Some(e) => Effect::Seen {
             ns: e.time_ns(),

@@ -81,3 +81,9 @@ pub fn bytes(ev: &Event) -> Vec<u8> {
     // SAFETY: `Event` is `#[repr(C)]` plain old data.
     unsafe { std::slice::from_raw_parts((ev as *const Event).cast::<u8>(), size_of::<Event>()) }.to_vec()
 }
+
+/// An effect probe's event (`EVENT_THROTTLE`, `EVENT_RESUME`, `EVENT_RECLAIM`,
+/// `EVENT_OOM_VICTIM`) with the fields its kind uses.
+pub fn raw_effect(kind: u32, tgid: u32, tid: u32, enter: u64, exit: u64, ret: i64) -> Event {
+    Event { kind, tgid, tid, ts_enter_ns: enter, ts_exit_ns: exit, ret, ..raw_exec(tgid, enter) }
+}

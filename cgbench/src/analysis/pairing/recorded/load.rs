@@ -1,0 +1,179 @@
+//! The in-effect milestone replayed on real event streams, recorded on the development machine
+//! (cgroup v1, kernel 6.18) with `--load cpu` and `--load memory`, `--events` and `--json` (each
+//! file's `recorded` says how): the raw and runc routes, every event of the run in the probes'
+//! raw format, and each trial's effect as the run reported it.
+
+use probe_common::{CgroupKey, EVENT_OOM_VICTIM, EVENT_RECLAIM, EVENT_RESUME, EVENT_THROTTLE};
+use serde_json::Value;
+
+use super::super::{effect::*, *};
+use crate::{
+    kernel::events::fixtures::{raw_effect, raw_exec, raw_write},
+    resource::{Limit, Limits, Resource},
+    run::load::Load,
+    trial::{PlannedTrial, Route, Target},
+};
+
+fn number(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn cgroup(text: &Value) -> CgroupKey {
+    let (dev, ino) = text.as_str().unwrap().split_once(':').unwrap();
+    CgroupKey { dev: dev.parse().unwrap(), _pad: 0, ino: ino.parse().unwrap() }
+}
+
+fn trial(t: &Value) -> ExecutedTrial {
+    let value = t["value"].as_str().unwrap();
+    let n: u64 = value.parse().unwrap();
+    let limit = if t["file"] == "memory.limit_in_bytes" {
+        Limit::Memory { bytes: n }
+    } else {
+        Limit::Cpu { quota_us: n, period_us: 100_000 }
+    };
+    let route = Route::ALL.into_iter().find(|r| t["route"] == r.flag()).unwrap();
+    ExecutedTrial {
+        planned: PlannedTrial { index: number(&t["index"]) as usize, route, limit, warmup: false },
+        target: Target { file: t["file"].as_str().unwrap().into(), value: value.into(), cgroup: cgroup(&t["cgroup"]) },
+        start_ns: number(&t["start_ns"]),
+        end_ns: number(&t["end_ns"]),
+        lost_events: 0,
+        container_gone: false,
+    }
+}
+
+fn event(e: &Value) -> Option<KernelEvent> {
+    let n = |key: &str| number(&e[key]);
+    let text = |key: &str| e[key].as_str().unwrap();
+    let raw = match text("kind") {
+        "exec" => raw_exec(n("tgid") as u32, n("ts_ns")),
+        "write" => raw_write(
+            n("tgid") as u32,
+            text("comm"),
+            cgroup(&e["cgroup"]),
+            text("file"),
+            text("value"),
+            n("enter_ns"),
+            n("exit_ns"),
+            e["ret"].as_i64().unwrap(),
+        ),
+        "throttle" => raw_effect(EVENT_THROTTLE, 0, n("tid") as u32, n("ts_ns"), n("ts_ns"), 0),
+        "resume" => raw_effect(EVENT_RESUME, 0, n("tid") as u32, n("ts_ns"), n("ts_ns"), 0),
+        "reclaim" => {
+            raw_effect(EVENT_RECLAIM, n("tgid") as u32, n("tid") as u32, n("begin_ns"), n("end_ns"), n("pages") as i64)
+        }
+        "oom_victim" => raw_effect(EVENT_OOM_VICTIM, 0, n("pid") as u32, n("ts_ns"), n("ts_ns"), 0),
+        other => panic!("no {other} event was recorded under load"),
+    };
+    KernelEvent::from_raw(&raw)
+}
+
+/// The recording's trials paired and given their effects as a run does, and what the run said.
+fn replayed(recording: &str, load: Load) -> Vec<(TrialResult, Value)> {
+    let recorded: Value = serde_json::from_str(recording).unwrap();
+    let trials: Vec<ExecutedTrial> = recorded["trials"].as_array().unwrap().iter().map(trial).collect();
+    let mut events: Vec<KernelEvent> = recorded["events"].as_array().unwrap().iter().filter_map(event).collect();
+    let actors = Actors {
+        own_tgid: number(&recorded["own_tgid"]) as u32,
+        container_id: recorded["container_id"].as_str().unwrap(),
+    };
+    let initial: Limits = serde_json::from_value(recorded["initial_limits"].clone()).unwrap();
+    let mut results = pair(trials, events.clone(), &actors);
+    events.sort_by_key(KernelEvent::time_ns);
+    find(&mut results, &events, load, &initial);
+    let said = recorded["trials"].as_array().unwrap().iter().map(|t| t["effect"].clone());
+    results.into_iter().zip(said).collect()
+}
+
+fn cpu() -> Vec<(TrialResult, Value)> {
+    replayed(include_str!("cpu_load.json"), Load::Cpu)
+}
+
+fn memory() -> Vec<(TrialResult, Value)> {
+    replayed(include_str!("memory_load.json"), Load::Memory)
+}
+
+/// Replayed, every trial gets the effect the run reported: the milestone is a function of the
+/// events, nothing else.
+#[test]
+fn replayed_effects_are_what_the_runs_reported() {
+    for (result, said) in cpu().into_iter().chain(memory()) {
+        let got = serde_json::to_value(&result.effect).unwrap();
+        assert_eq!(got, said, "trial {} ({:?})", result.trial.planned.index, result.trial.planned.limit);
+    }
+}
+
+/// Every trial of the loaded resource has its effect seen or says why not, and only those do.
+#[test]
+fn every_loaded_trial_has_an_effect_or_a_reason() {
+    for (load, results) in [(Resource::Cpu, cpu()), (Resource::Memory, memory())] {
+        for (r, _) in results {
+            assert!(r.timeline().is_some(), "every recorded trial pairs: {:?}", r.outcome);
+            assert_eq!(r.effect.is_some(), r.trial.planned.limit.resource() == load);
+        }
+    }
+}
+
+/// On 6.18 with 0.5 and 1 CPU and two busy threads, a decrease is felt tens of ms after the
+/// write — once the group has spent its new quota — and an increase that found the group
+/// throttled within a fraction of a millisecond: the write itself unthrottles it.
+#[test]
+fn a_cpu_decrease_is_felt_a_quota_later_and_an_increase_at_once() {
+    let results = cpu();
+    let effects = |direction| -> Vec<&Effect> {
+        results
+            .iter()
+            .filter_map(|(r, _)| r.effect.as_ref())
+            .filter(|e| e.direction == direction)
+            .map(|e| &e.effect)
+            .collect()
+    };
+    for e in effects(Direction::Decrease) {
+        let Effect::Seen { after_applied_ns, .. } = e else { panic!("{e:?}") };
+        assert!((10_000_000..BOUND_NS).contains(after_applied_ns), "{e:?}");
+    }
+    let increases = effects(Direction::Increase);
+    assert!(increases.iter().any(|e| matches!(e, Effect::Seen { .. })));
+    for e in increases {
+        match e {
+            Effect::Seen { after_applied_ns, .. } => assert!(*after_applied_ns < 1_000_000, "{e:?}"),
+            Effect::Nothing { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Without the scheduler's events the effect is missing, with the bound as the reason; it is
+/// never filled in.
+#[test]
+fn without_its_events_an_effect_is_missing() {
+    let mut results: Vec<TrialResult> = cpu().into_iter().map(|(r, _)| r).collect();
+    let recorded: Value = serde_json::from_str(include_str!("cpu_load.json")).unwrap();
+    let initial: Limits = serde_json::from_value(recorded["initial_limits"].clone()).unwrap();
+    find(&mut results, &[], Load::Cpu, &initial);
+    for InEffect { direction, effect: e } in results.iter().filter_map(|r| r.effect.as_ref()) {
+        match direction {
+            Direction::Decrease => {
+                assert!(matches!(e, Effect::Missing { reason } if reason.contains("within 300 ms")), "{e:?}")
+            }
+            Direction::Increase => assert!(matches!(e, Effect::Nothing { .. }), "{e:?}"),
+        }
+    }
+}
+
+/// On v1 a lower memory limit is reclaimed down to inside the write (`mem_cgroup_resize_max`),
+/// so the write's return is the moment usage is at or under it; a higher one has nothing to do.
+#[test]
+fn a_memory_decrease_reclaims_inside_the_write() {
+    for (r, _) in memory() {
+        let Some(e) = r.effect.as_ref() else { continue };
+        match (e.direction, &e.effect) {
+            (Direction::Decrease, Effect::Seen { ns, after_applied_ns: 0, signal }) => {
+                assert_eq!(*ns, r.timeline().unwrap().write_exit_ns);
+                assert!(signal.starts_with("reclaimed inside the write"), "{signal}");
+            }
+            (Direction::Increase, Effect::Nothing { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
