@@ -46,3 +46,23 @@ impl Probes {
         attach::attach_tracepoints(&mut self.ebpf, table).map_err(|e| anyhow!("{e:#}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The effect programs and maps are looked up by these names; a rename on one side only is
+    /// caught here, without root.
+    #[test]
+    fn the_object_has_the_effect_programs_and_maps() {
+        let object = aya_obj::Object::parse(super::super::probes::OBJECT).expect("the embedded eBPF object parses");
+        for map in names::EFFECT_MAPS {
+            assert!(object.maps.contains_key(map), "map {map} missing");
+        }
+        for program in names::EFFECT_PROGRAMS {
+            assert!(object.programs.contains_key(program), "program {program} missing");
+        }
+        let tables: Vec<&str> = CPU.iter().chain(MEMORY).map(|(program, ..)| *program).collect();
+        assert_eq!(tables.len(), names::EFFECT_PROGRAMS.len(), "every effect program is attached by one table");
+    }
+}

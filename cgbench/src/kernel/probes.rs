@@ -21,7 +21,7 @@ use super::{
 };
 use crate::host::system::TemporaryMount;
 
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cgbench-probes"));
+pub(super) static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cgbench-probes"));
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
