@@ -18,8 +18,8 @@ pub fn render(out: &mut String, r: &Report) {
     );
     let _ = writeln!(
         out,
-        "{:<32}{:>5} {:>10} {:>10}   {:<40} {}",
-        "", "n", "applied", "in effect", "kernel applies → in effect", "seen / nothing to feel / missing / other"
+        "{:<32}{:>5} {:>10} {:>10}   {:<40} seen / nothing to feel / missing / other",
+        "", "n", "applied", "in effect", "kernel applies → in effect"
     );
     for g in &r.effects {
         let _ = writeln!(out, "{}", row(g));
