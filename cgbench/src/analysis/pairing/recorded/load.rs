@@ -177,3 +177,22 @@ fn a_memory_decrease_reclaims_inside_the_write() {
         }
     }
 }
+
+/// The effect groups split each route's trials by direction and account for every one of them;
+/// the stage's sample is the seen trials, timed from the same applied writes.
+#[test]
+fn effect_groups_account_for_every_trial_by_direction() {
+    let results: Vec<TrialResult> = cpu().into_iter().map(|(r, _)| r).collect();
+    let groups = crate::analysis::effects::groups(&results);
+    let with_effect = results.iter().filter(|r| r.effect.is_some()).count();
+    assert_eq!(groups.iter().map(|g| g.trials).sum::<usize>(), with_effect);
+    for g in &groups {
+        assert_eq!(g.seen + g.oom_kills + g.nothing + g.refused + g.missing, g.trials, "{g:?}");
+        assert_eq!(g.applied_to_effect.map_or(0, |s| s.n), g.seen + g.oom_kills, "{g:?}");
+        if let (Some(applied), Some(in_effect)) = (g.applied, g.in_effect) {
+            assert!(in_effect.median_ns >= applied.median_ns, "{g:?}");
+        }
+    }
+    let decrease = groups.iter().find(|g| g.route == Route::Raw && g.direction == Direction::Decrease).unwrap();
+    assert!(decrease.applied_to_effect.unwrap().median_ns > 1000.0 * decrease.applied.unwrap().median_ns);
+}
