@@ -194,7 +194,7 @@ pub struct CompareArgs {
     /// cpu (busy threads beyond the higher CPU limit) or memory (file pages between the two
     /// memory values, read over and over). Needs cgbench's own image and container.
     #[arg(long, value_enum, default_value = "none", conflicts_with_all = ["image", "container"])]
-    pub load: crate::run::load::Load,
+    pub load: crate::load::Load,
     /// Image to run instead of cgbench's own (built from docker/ when absent); must exist locally.
     #[arg(long)]
     pub image: Option<String>,

@@ -4,8 +4,8 @@
 //! Data flows one way — probes → events → pairing → analysis → report — and the modules depend
 //! one way, each only on those listed before it:
 //!
-//! 1. `units`, `resource`, `trial`, `settings`: the vocabulary (quantities, limits, controllers,
-//!    routes, trials, what `set` changes). Pure.
+//! 1. `units`, `resource`, `trial`, `settings`, `load`: the vocabulary (quantities, limits,
+//!    controllers, routes, trials, what `set` changes, `compare --load`'s workload). Pure.
 //! 2. `host` (the operating system, cgroups — `host::cgroup::io` is the only way into control
 //!    files —, Docker, the layers below dockerd that routes call (Docker's containerd, a CRI
 //!    runtime and cgbench's pod on it), and the journal of what a run changes) and `kernel` (the
@@ -19,6 +19,7 @@
 //! 6. `cli` (`cli_knobs` for `set` and `stats`) → `options` (`options_knobs`) → the command,
 //!    `error` for exit codes, `diagnostics` for `-v`; `main.rs` only wires them.
 
+pub mod load;
 pub mod resource;
 pub mod settings;
 pub mod trial;

@@ -13,9 +13,10 @@ use crate::{
         system::{ensure_root, monotonic_ns},
     },
     kernel::{AttachMethod, attach},
+    load::Load,
     report::Format,
     resource::{CpuGrain, Limit, Limits},
-    run::{load::Load, plan::Schedule},
+    run::plan::Schedule,
     trial::{PlannedTrial, Route},
     units::{parse_bytes, parse_cpus, parse_pair},
 };

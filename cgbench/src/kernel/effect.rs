@@ -7,7 +7,7 @@ use aya::maps::{Array, HashMap};
 use probe_common::{EffectOffsets, names};
 
 use super::{attach, btf::Btf, probes::Probes};
-use crate::run::load::Load;
+use crate::load::Load;
 
 /// The scheduler's switch: throttled tasks going off the CPU and coming back.
 const CPU: attach::Tracepoints = &[(names::EFFECT_SCHED_SWITCH, "sched", &["sched_switch"])];

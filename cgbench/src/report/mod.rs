@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::{
     analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult, effects::EffectGroup},
     kernel::events::KernelEvent,
+    load::Load,
     resource::Limits,
-    run::load::Load,
     trial::Route,
 };
 

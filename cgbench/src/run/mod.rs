@@ -14,7 +14,6 @@ use std::{collections::HashMap, panic::AssertUnwindSafe, sync::atomic::AtomicBoo
 
 use anyhow::{anyhow, bail};
 use futures_util::FutureExt as _;
-use load::Load;
 use routes::{Apply, Services};
 use session::{Running, Session, Subject, both, cleanup_failed};
 use trials::{Bench, Collected};
@@ -32,6 +31,7 @@ use crate::{
         events::{self, KernelEvent},
         probes,
     },
+    load::Load,
     options::CompareOptions,
     recovery,
     report::{Environment, Report, RunConfig},
@@ -262,7 +262,7 @@ async fn trials_in_session(
     let collected = match built.and(watched) {
         Ok(()) => {
             let schedule = opts.schedule(CpuGrain::of_docker_driver(&pre.docker.cgroup_driver));
-            let settle = (opts.load != Load::None).then_some(load::SETTLE);
+            let settle = (opts.load != Load::None).then_some(crate::load::SETTLE);
             let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, stop, settle };
             bench.run(probes, schedule, opts.quiet).await
         }

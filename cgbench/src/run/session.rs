@@ -13,9 +13,9 @@ use crate::{
         docker::{Container, DockerHost},
         journal::{Change, Journal, Owner},
     },
+    load::Load,
     options::CompareOptions,
     resource::{Limit, Limits},
-    run::load::Load,
     units::format_bytes,
 };
 

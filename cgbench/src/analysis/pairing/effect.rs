@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::{Outcome, TrialResult};
 use crate::{
     kernel::events::KernelEvent,
+    load::{Load, SETTLE},
     resource::{Limit, Limits, Resource},
-    run::load::{Load, SETTLE},
     trial::Route,
 };
 

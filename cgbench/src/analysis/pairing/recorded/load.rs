@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::super::{effect::*, *};
 use crate::{
     kernel::events::fixtures::{raw_effect, raw_exec, raw_write},
+    load::Load,
     resource::{Limit, Limits, Resource},
-    run::load::Load,
     trial::{PlannedTrial, Route, Target},
 };
 
