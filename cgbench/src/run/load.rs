@@ -13,22 +13,22 @@ use crate::{
 /// How long a memory workload may take to fill its resident set up to the starting limit.
 const FILL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Has the effect probes watch the workload (container's first process), then waits until the
-/// workload is what the trials need. Probes the kernel refuses do not end the run: one line
-/// says so and every trial's effect is then reported missing.
-pub async fn start(
-    probes: &mut Probes,
-    opts: &CompareOptions,
-    workload_tgid: u32,
-    files: &CgroupFiles,
-) -> anyhow::Result<()> {
+/// Has the effect probes watch the workload (the container's first process). Probes the kernel
+/// refuses do not end the run: one line says so, and the reason returned is every trial's
+/// missing effect.
+pub fn watch(probes: &mut Probes, load: Load, workload_tgid: u32) -> Option<String> {
+    let e = probes.watch_effect(load, workload_tgid).err()?;
+    eprintln!(
+        "cgbench: --load: the in-effect milestone is not available on this kernel ({e:#}); the limits' application is still timed"
+    );
+    Some(format!("the effect probes are not available on this kernel: {e:#}"))
+}
+
+/// Waits until the workload is what the trials need: a memory workload's pages filling the
+/// starting limit, and either settled.
+pub async fn settle(opts: &CompareOptions, files: &CgroupFiles) -> anyhow::Result<()> {
     if opts.load == Load::None {
         return Ok(());
-    }
-    if let Err(e) = probes.watch_effect(opts.load, workload_tgid) {
-        eprintln!(
-            "cgbench: --load: the in-effect milestone is not available on this kernel ({e:#}); the limits' application is still timed"
-        );
     }
     if opts.load == Load::Memory {
         // It starts under the lower limit, which its file pages fill once written.

@@ -130,6 +130,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
         journal.undone(&mount)?;
     }
     let running = subject.start(&pre.docker, opts, &mut journal).await?;
+    let effect_unavailable = load::watch(&mut probes, opts.load, running.container.pid);
 
     // A panic in the trials must not skip the cleanup below: it is caught, the host is restored,
     // and the panic resumes afterwards.
@@ -155,7 +156,16 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     };
     let cleaned = both(removed, restored);
     let ended_early = collected.ended_early;
-    let mut report = report_of(&pre, &running, opts, collected.trials, collected.events, lost_events?, probe_load_ns)?;
+    let mut report = report_of(
+        &pre,
+        &running,
+        opts,
+        collected.trials,
+        collected.events,
+        lost_events?,
+        probe_load_ns,
+        effect_unavailable.as_deref(),
+    )?;
     report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
     let error = match (ended_early, cleaned) {
         (cause, Ok(())) => cause,
@@ -173,6 +183,7 @@ fn watch_daemon(pre: &Preflight) -> Watch<'_> {
 }
 
 /// The paired, summarised run with the environment it was measured in.
+#[allow(clippy::too_many_arguments)] // what the run measured, each from where it was learnt
 fn report_of(
     pre: &Preflight,
     running: &Running,
@@ -181,6 +192,7 @@ fn report_of(
     events: Vec<KernelEvent>,
     lost_events: u64,
     probe_load_ns: u64,
+    effect_unavailable: Option<&str>,
 ) -> anyhow::Result<Report> {
     let container = &running.container;
     let actors = Actors { own_tgid: std::process::id(), container_id: &container.id };
@@ -190,7 +202,7 @@ fn report_of(
     effect_events.sort_by_key(KernelEvent::time_ns);
     let mut results = analysis::pair(trials, events, &actors);
     // Directions come from the value before each trial, warm-up trials included.
-    effect::find(&mut results, &effect_events, opts.load, &running.limits);
+    effect::find(&mut results, &effect_events, opts.load, &running.limits, effect_unavailable);
     let results = results.into_iter().filter(|r| !r.trial.planned.warmup).collect();
     let layout = pre.host.layout();
     let environment = Environment {
@@ -240,7 +252,7 @@ async fn trials_in_session(
     tracing::debug!(container = %container.id, memory = %session.files.memory.path.display(), cpu = %session.files.cpu.path.display(), "cgroup files found");
     probes.watch(&Watch { cgroups: &session.files.keys()?, ..Watch::default() })?;
     trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
-    load::start(probes, opts, container.pid, &session.files).await?;
+    load::settle(opts, &session.files).await?;
 
     let target = routes::Target {
         docker: &pre.docker,

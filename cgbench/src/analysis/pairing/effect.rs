@@ -63,8 +63,15 @@ pub struct InEffect {
 }
 
 /// Sets the effect of every trial of the loaded resource. `events` are sorted by time; trials
-/// are in the order they ran, from `initial` limits.
-pub fn find(results: &mut [TrialResult], events: &[KernelEvent], load: Load, initial: &Limits) {
+/// are in the order they ran, from `initial` limits. With the effect probes `unavailable` (the
+/// reason), every effect is missing for that reason: no event is not the same as nothing felt.
+pub fn find(
+    results: &mut [TrialResult],
+    events: &[KernelEvent],
+    load: Load,
+    initial: &Limits,
+    unavailable: Option<&str>,
+) {
     let resource = match load {
         Load::None => return,
         Load::Cpu => Resource::Cpu,
@@ -78,7 +85,10 @@ pub fn find(results: &mut [TrialResult], events: &[KernelEvent], load: Load, ini
         let limit = result.trial.planned.limit;
         let direction = if amount(limit) > amount(before) { Direction::Increase } else { Direction::Decrease };
         before = limit;
-        let effect = effect_of(result, direction, events);
+        let effect = match unavailable {
+            Some(reason) => Effect::Missing { reason: reason.to_owned() },
+            None => effect_of(result, direction, events),
+        };
         result.effect = Some(InEffect { direction, effect });
     }
 }

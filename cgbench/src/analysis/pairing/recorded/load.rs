@@ -80,7 +80,7 @@ fn replayed(recording: &str, load: Load) -> Vec<(TrialResult, Value)> {
     let initial: Limits = serde_json::from_value(recorded["initial_limits"].clone()).unwrap();
     let mut results = pair(trials, events.clone(), &actors);
     events.sort_by_key(KernelEvent::time_ns);
-    find(&mut results, &events, load, &initial);
+    find(&mut results, &events, load, &initial, None);
     let said = recorded["trials"].as_array().unwrap().iter().map(|t| t["effect"].clone());
     results.into_iter().zip(said).collect()
 }
@@ -150,7 +150,7 @@ fn without_its_events_an_effect_is_missing() {
     let mut results: Vec<TrialResult> = cpu().into_iter().map(|(r, _)| r).collect();
     let recorded: Value = serde_json::from_str(include_str!("cpu_load.json")).unwrap();
     let initial: Limits = serde_json::from_value(recorded["initial_limits"].clone()).unwrap();
-    find(&mut results, &[], Load::Cpu, &initial);
+    find(&mut results, &[], Load::Cpu, &initial, None);
     for InEffect { direction, effect: e } in results.iter().filter_map(|r| r.effect.as_ref()) {
         match direction {
             Direction::Decrease => {
@@ -195,4 +195,17 @@ fn effect_groups_account_for_every_trial_by_direction() {
     }
     let decrease = groups.iter().find(|g| g.route == Route::Raw && g.direction == Direction::Decrease).unwrap();
     assert!(decrease.applied_to_effect.unwrap().median_ns > 1000.0 * decrease.applied.unwrap().median_ns);
+}
+
+/// Probes the kernel refused leave every loaded trial missing, with the reason, and a memory
+/// decrease is not "nothing reclaimed".
+#[test]
+fn with_the_effect_probes_unavailable_every_effect_is_missing() {
+    let mut results: Vec<TrialResult> = memory().into_iter().map(|(r, _)| r).collect();
+    let recorded: Value = serde_json::from_str(include_str!("memory_load.json")).unwrap();
+    let initial: Limits = serde_json::from_value(recorded["initial_limits"].clone()).unwrap();
+    find(&mut results, &[], Load::Memory, &initial, Some("refused"));
+    let effects: Vec<&InEffect> = results.iter().filter_map(|r| r.effect.as_ref()).collect();
+    assert!(!effects.is_empty());
+    assert!(effects.iter().all(|e| e.effect == Effect::Missing { reason: "refused".into() }), "{effects:?}");
 }
