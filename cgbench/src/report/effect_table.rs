@@ -1,11 +1,14 @@
-//! Under `--load`, in the terminal report: per route and resource, increases and decreases on
-//! rows of their own (they differ by orders of magnitude for CPU), when the limit was applied
-//! and when the workload felt it, and the stage between the two.
+//! Under `--load`, in the terminal report and the Markdown one: per route and resource,
+//! increases and decreases on rows of their own (they differ by orders of magnitude for CPU),
+//! when the limit was applied and when the workload felt it, and the stage between the two.
 
 use std::fmt::Write as _;
 
 use super::Report;
-use crate::{analysis::effects::EffectGroup, units::format_ns};
+use crate::{
+    analysis::{effects::EffectGroup, stats::Summary},
+    units::format_ns,
+};
 
 pub fn render(out: &mut String, r: &Report) {
     if r.effects.is_empty() {
@@ -26,6 +29,39 @@ pub fn render(out: &mut String, r: &Report) {
     }
     for g in r.effects.iter().filter(|g| !g.notes.is_empty()) {
         let _ = writeln!(out, "  {} {} {}: {}", g.route.label(), g.resource, g.direction, g.notes.join("; "));
+    }
+}
+
+/// The same as a Markdown table, each group's notes in its last column.
+pub fn markdown(out: &mut String, r: &Report) {
+    if r.effects.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\n### In effect\n\nApplied and in effect: medians from the caller's start, over the trials whose effect was seen.\n\n| route | resource | direction | n | applied | in effect | kernel applies → in effect (median · p99) | seen | nothing to feel | missing | OOM kills | refused | notes |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n",
+    );
+    for g in &r.effects {
+        let median = |s: Option<Summary>| s.map(|s| format_ns(s.median_ns)).unwrap_or_default();
+        let stage = g
+            .applied_to_effect
+            .map(|s| format!("{} · {}", format_ns(s.median_ns), format_ns(s.p99_ns)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {stage} | {} | {} | {} | {} | {} | {} |",
+            g.route.label(),
+            g.resource,
+            g.direction,
+            g.trials,
+            median(g.applied),
+            median(g.in_effect),
+            g.seen,
+            g.nothing,
+            g.missing,
+            g.oom_kills,
+            g.refused,
+            g.notes.join("; ")
+        );
     }
 }
 

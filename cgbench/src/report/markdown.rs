@@ -52,6 +52,7 @@ pub fn render(r: &Report) -> String {
                 writeln!(out, "| {} | {} | {} − {} | {added} |", l.name, l.resource, l.above.flag(), l.below.flag());
         }
     }
+    super::effect_table::markdown(&mut out, r);
     let h = &r.honesty;
     let _ = writeln!(
         out,

@@ -209,3 +209,23 @@ fn with_the_effect_probes_unavailable_every_effect_is_missing() {
     assert!(!effects.is_empty());
     assert!(effects.iter().all(|e| e.effect == Effect::Missing { reason: "refused".into() }), "{effects:?}");
 }
+
+/// The terminal and Markdown reports show each route's increases and decreases on rows of
+/// their own, the stage between applied and in effect, and why a trial has no time.
+#[test]
+fn reports_show_applied_and_in_effect_by_direction() {
+    let results: Vec<TrialResult> = cpu().into_iter().map(|(r, _)| r).collect();
+    let mut report = crate::report::fixtures::report();
+    report.config.load = Load::Cpu;
+    report.effects = crate::analysis::effects::groups(&results);
+    let table = report.table();
+    assert!(table.contains("in effect (--load cpu)"), "{table}");
+    for row in ["raw write      cpu increase", "raw write      cpu decrease", "runc update    cpu decrease"] {
+        assert!(table.contains(row), "{row} missing from:\n{table}");
+    }
+    assert!(table.contains("nothing to lift"), "{table}");
+    let mut markdown = Vec::new();
+    report.write(crate::report::Format::Markdown, &mut markdown).unwrap();
+    let markdown = String::from_utf8(markdown).unwrap();
+    assert!(markdown.contains("### In effect") && markdown.contains("| raw write | cpu | decrease |"), "{markdown}");
+}
