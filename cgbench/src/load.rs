@@ -53,7 +53,7 @@ fn threads(cpu_values: [Limit; 2]) -> u64 {
 
 /// Halfway between the two memory values: above the lower, so a decrease has pages to reclaim,
 /// and below the higher, so an increase lets all of it stay resident.
-fn resident_bytes([a, b]: [u64; 2]) -> u64 {
+pub fn resident_bytes([a, b]: [u64; 2]) -> u64 {
     a.min(b) + a.abs_diff(b) / 2
 }
 

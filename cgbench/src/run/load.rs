@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::{
     host::cgroup::CgroupFiles,
     kernel::Probes,
-    load::{Load, SETTLE},
+    load::{self, Load, SETTLE},
     options::CompareOptions,
 };
 
@@ -31,8 +31,9 @@ pub async fn settle(opts: &CompareOptions, files: &CgroupFiles) -> anyhow::Resul
         return Ok(());
     }
     if opts.load == Load::Memory {
-        // It starts under the lower limit, which its file pages fill once written.
-        let target = opts.memory_values[0] / 10 * 9;
+        // It starts under the first value, which its file pages fill once written if it is the
+        // lower one; under the higher one, they all stay resident.
+        let target = opts.memory_values[0].min(load::resident_bytes(opts.memory_values)) / 10 * 9;
         let since = Instant::now();
         while files.memory_usage()? < target {
             anyhow::ensure!(
