@@ -241,5 +241,6 @@ mod tests {
         assert_eq!(offset_of!(Event, data), 152);
         assert_eq!(size_of::<CgroupKey>(), 16);
         assert_eq!(size_of::<KernelOffsets>(), 12 * 8);
+        assert_eq!(size_of::<EffectOffsets>(), 2 * 8);
     }
 }
