@@ -6,11 +6,17 @@ use std::path::Path;
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf,
-    programs::{FEntry, FExit, KProbe, TracePoint},
+    programs::{FEntry, FExit, KProbe, TracePoint, trace_point::TracePointLinkId},
 };
 use probe_common::names;
 
-use super::probes::{Probes, load_object};
+use super::{
+    probes::{Probes, load_object},
+    syscalls,
+};
+
+/// A syscall tracepoint as attached: program, tracepoint, link (see `syscalls`).
+pub(super) type SyscallLinks = Vec<(&'static str, &'static str, TracePointLinkId)>;
 
 /// Program → tracepoints it is attached to. Exit records share one layout, so one program serves
 /// every exit; entry programs differ by where the syscall keeps its buffer.
@@ -87,7 +93,10 @@ impl AttachMethod {
 /// goes through it, on v1 and v2.
 const CGROUP_WRITE_FN: &str = "cgroup_file_write";
 
-pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<()> {
+/// Attaches every program of `table`; the syscall tracepoints' links are returned, to be
+/// detached while no trial needs them.
+pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<SyscallLinks> {
+    let mut links = Vec::new();
     for (program, category, tracepoints) in table {
         let tp: &mut TracePoint = ebpf
             .program_mut(program)
@@ -95,16 +104,21 @@ pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow:
             .try_into()?;
         tp.load().map_err(|e| anyhow!("the kernel refused the tracepoint program {program}: {}", load_refusal(&e)))?;
         for name in *tracepoints {
-            tp.attach(category, name)
+            let link = tp
+                .attach(category, name)
                 .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {}", error_chain(&e)))?;
+            if *category == syscalls::CATEGORY {
+                links.push((*program, *name, link));
+            }
         }
         tracing::debug!(program, method = "tracepoint", category, at = ?tracepoints, "attached");
     }
-    Ok(())
+    Ok(links)
 }
 
-/// Attaches the cgroup-write capture programs of one method.
-pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<()> {
+/// Attaches the cgroup-write capture programs of one method; the links of those that are
+/// syscall tracepoints are returned.
+pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<SyscallLinks> {
     match method {
         AttachMethod::Tracepoint => attach_tracepoints(ebpf, WRITE_TRACEPOINTS),
         AttachMethod::Fentry => {
@@ -123,7 +137,7 @@ pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Re
                 at = CGROUP_WRITE_FN,
                 "attached"
             );
-            Ok(())
+            Ok(Vec::new())
         }
         AttachMethod::Kprobe => {
             for program in [names::CGROUP_FILE_WRITE_KPROBE, names::CGROUP_FILE_WRITE_KRETPROBE] {
@@ -140,7 +154,7 @@ pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Re
                 })?;
                 tracing::debug!(program, method = "kprobe", at = CGROUP_WRITE_FN, "attached");
             }
-            Ok(())
+            Ok(Vec::new())
         }
     }
 }
@@ -152,7 +166,7 @@ pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
     let _check = tracing::debug_span!("permit check", method = method.flag()).entered();
     match method {
         AttachMethod::Tracepoint => Probes::load(method).map(drop),
-        _ => attach_writes(&mut load_object()?, method),
+        _ => attach_writes(&mut load_object()?, method).map(drop),
     }
 }
 

@@ -18,6 +18,7 @@ use super::{
     btf::Btf,
     events::{self, KernelEvent},
     probe_log::{self, ToTracing},
+    syscalls::{SyscallTax, SyscallTracepoints},
 };
 use crate::host::system::TemporaryMount;
 
@@ -71,6 +72,7 @@ pub struct Probes {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     log: EbpfLogger<ToTracing>,
+    syscalls: SyscallTracepoints,
     tracefs: Option<TemporaryMount>,
 }
 
@@ -127,12 +129,14 @@ impl Probes {
     pub(super) fn load(method: AttachMethod) -> anyhow::Result<Probes> {
         let tracefs = ensure_tracefs()?;
         let mut ebpf = load_object()?;
-        attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
-        attach::attach_writes(&mut ebpf, method)?;
+        let since = crate::host::system::monotonic_ns();
+        let mut links = attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
+        links.extend(attach::attach_writes(&mut ebpf, method)?);
+        let syscalls = SyscallTracepoints::attached(links, since);
         let events =
             RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
         let log = EbpfLogger::init_with_logger(&mut ebpf, ToTracing)?;
-        Ok(Probes { ebpf, events, log, tracefs })
+        Ok(Probes { ebpf, events, log, syscalls, tracefs })
     }
 
     fn set<K: Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
@@ -140,6 +144,17 @@ impl Probes {
         let data = self.ebpf.map_mut(map).with_context(|| format!("{map} map missing"))?;
         let mut hash = HashMap::<_, K, u8>::try_from(data)?;
         Ok(hash.insert(key, 1, 0)?)
+    }
+
+    /// Attaches or detaches the syscall tracepoints: the host pays their tax only while the
+    /// trials that need them run.
+    pub fn syscall_tracepoints(&mut self, attached: bool) -> anyhow::Result<()> {
+        if attached { self.syscalls.attach(&mut self.ebpf) } else { self.syscalls.detach(&mut self.ebpf) }
+    }
+
+    /// What the syscall tracepoints have cost the host so far.
+    pub fn syscall_tax(&self) -> SyscallTax {
+        self.syscalls.tax()
     }
 
     /// Whether these probes mounted tracefs (and will unmount it when dropped).

@@ -3,6 +3,7 @@
 //! and written even when a fault ended the trials early. Whatever happens, the container's
 //! limits are restored, cgbench's own container is removed and the probes are detached.
 
+mod floor;
 pub mod plan;
 mod progress;
 pub mod routes;
@@ -253,10 +254,10 @@ async fn trials_in_session(
     let collected = match built.and(watched) {
         Ok(()) => {
             let schedule = opts.schedule(CpuGrain::of_docker_driver(&pre.docker.cgroup_driver));
-            let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, stop };
+            let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, samples: &target.samples, stop };
             bench.run(probes, schedule, opts.quiet).await
         }
-        Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
+        Err(e) => Collected { trials: Vec::new(), events: Vec::new(), floor: Vec::new(), ended_early: Some(e) },
     };
     let mut finished = Ok(());
     for route in routes.values() {

@@ -31,6 +31,7 @@ fn trial(route: Route, value: &str, start: u64, end: u64) -> ExecutedTrial {
         end_ns: end,
         lost_events: 0,
         container_gone: false,
+        read_back: None,
     }
 }
 
