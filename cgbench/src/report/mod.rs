@@ -2,6 +2,7 @@
 //! it is shown in (one module per format). Renderers take the analysis, never host types.
 
 mod csv;
+mod floor_lines;
 mod json;
 mod markdown;
 mod svg;
@@ -15,8 +16,8 @@ pub use json::SCHEMA_VERSION;
 use serde::Serialize;
 
 use crate::{
-    analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult},
-    kernel::events::KernelEvent,
+    analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult, floor::Floor},
+    kernel::{events::KernelEvent, syscalls::SyscallTax},
     resource::Limits,
     trial::Route,
 };
@@ -93,6 +94,12 @@ pub struct Report {
     /// Why the trials stopped before the end (a fault or a signal); the report then covers the
     /// trials before it.
     pub ended_early: Option<String>,
+    /// Each raw route's floor: its writes made outside any trial, nothing of cgbench around them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub floor: Vec<Floor>,
+    /// What the syscall tracepoints cost the host over the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscall_tax: Option<SyscallTax>,
     pub trials: Vec<TrialResult>,
     /// Raw kernel events, kept only when they are to be written (`--events`).
     #[serde(skip)]
@@ -102,7 +109,19 @@ pub struct Report {
 impl Report {
     pub fn new(environment: Environment, config: RunConfig, analysis: Analysis, events: Vec<KernelEvent>) -> Report {
         let Analysis { groups, speedups, layers, honesty, trials } = analysis;
-        Report { environment, config, groups, speedups, layers, honesty, ended_early: None, trials, events }
+        Report {
+            environment,
+            config,
+            groups,
+            speedups,
+            layers,
+            honesty,
+            ended_early: None,
+            floor: Vec::new(),
+            syscall_tax: None,
+            trials,
+            events,
+        }
     }
 
     pub fn table(&self) -> String {

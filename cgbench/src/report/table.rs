@@ -41,6 +41,7 @@ pub fn render(r: &Report) -> String {
         }
     }
     out.push('\n');
+    super::floor_lines::render(&mut out, r);
     footer(&mut out, r);
     let _ = writeln!(
         out,

@@ -7,12 +7,11 @@
 //! beside each raw trial the same writes on the same files, outside any trial (the floor), say
 //! what the write costs with nothing of cgbench around it.
 
-use serde::Serialize;
-
 use super::routes::{raw, raw_kept_open};
+pub use crate::analysis::floor::FloorSample;
 use crate::{
     host::cgroup::{CgroupFiles, io::KeptOpen},
-    resource::{CpuGrain, Limit, Resource},
+    resource::{CpuGrain, Limit},
     trial::{PlannedTrial, Route},
 };
 
@@ -53,16 +52,6 @@ pub fn blocks(schedule: Vec<PlannedTrial>, routes_per_iteration: usize) -> Vec<B
         n += 1;
     }
     out
-}
-
-/// One floor measurement: the same writes as a raw trial, on the same files, in its shape.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct FloorSample {
-    pub route: Route,
-    pub resource: Resource,
-    pub ns: u64,
-    #[serde(skip)]
-    pub warmup: bool,
 }
 
 /// The floor's own handles on the container's files: an open fd per file for the kept-open shape,

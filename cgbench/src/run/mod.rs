@@ -142,6 +142,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
             }),
         };
     let lost_events = probes.lost();
+    let syscall_tax = probes.syscall_tax();
     drop(probes);
     let (collected, restored) = match measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
         Ok(measured) => measured,
@@ -156,6 +157,8 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
     let ended_early = collected.ended_early;
     let mut report = report_of(&pre, &running, opts, collected.trials, collected.events, lost_events?, probe_load_ns)?;
     report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
+    report.floor = analysis::floor::summarize(&collected.floor, &report.groups);
+    report.syscall_tax = Some(syscall_tax);
     let error = match (ended_early, cleaned) {
         (cause, Ok(())) => cause,
         (None, Err(cleanup)) => Some(cleanup),
