@@ -143,15 +143,21 @@ fn group(trials: &[TrialResult]) -> Vec<Group> {
             let latencies: Vec<f64> = of_group.iter().filter_map(|t| t.latency_ns()).map(|ns| ns as f64).collect();
             let daemon: Vec<f64> =
                 of_group.iter().filter_map(|t| t.timeline()?.daemon_latency_ns).map(|ns| ns as f64).collect();
+            let timed_by = of_group.first().map_or(TimedBy::KernelEvents, |t| TimedBy::of(t));
+            // A trial timed by cgbench's clock has no kernel milestones to cut it at.
+            let stages = match timed_by {
+                TimedBy::KernelEvents => stages::summarize(route, &of_group),
+                TimedBy::CallerClock => Vec::new(),
+            };
             Group {
                 route,
                 resource,
                 summary: summarize(&latencies),
                 daemon_summary: summarize(&daemon),
-                stages: stages::summarize(route, &of_group),
+                stages,
                 unpaired: count(|o| matches!(o, Outcome::Unpaired { .. })),
                 failed: count(|o| matches!(o, Outcome::Failed { .. })),
-                timed_by: of_group.first().map_or(TimedBy::KernelEvents, |t| TimedBy::of(t)),
+                timed_by,
             }
         })
         .collect()

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf,
-    programs::{FEntry, FExit, KProbe, TracePoint, trace_point::TracePointLinkId},
+    programs::{FEntry, FExit, KProbe, TracePoint},
 };
 use probe_common::names;
 
@@ -15,8 +15,8 @@ use super::{
     syscalls,
 };
 
-/// A syscall tracepoint as attached: program, tracepoint, link (see `syscalls`).
-pub(super) type SyscallLinks = Vec<(&'static str, &'static str, TracePointLinkId)>;
+/// Syscall tracepoints to attach on demand (see `syscalls`): program, tracepoint.
+pub(super) type SyscallHooks = Vec<(&'static str, &'static str)>;
 
 /// Program → tracepoints it is attached to. Exit records share one layout, so one program serves
 /// every exit; entry programs differ by where the syscall keeps its buffer.
@@ -93,32 +93,32 @@ impl AttachMethod {
 /// goes through it, on v1 and v2.
 const CGROUP_WRITE_FN: &str = "cgroup_file_write";
 
-/// Attaches every program of `table`; the syscall tracepoints' links are returned, to be
-/// detached while no trial needs them.
-pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<SyscallLinks> {
-    let mut links = Vec::new();
+/// Loads every program of `table` and attaches those that are not syscall tracepoints; the
+/// syscall tracepoints are returned, to be attached only while a trial needs them.
+pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<SyscallHooks> {
+    let mut hooks = Vec::new();
     for (program, category, tracepoints) in table {
         let tp: &mut TracePoint = ebpf
             .program_mut(program)
             .with_context(|| format!("program {program} missing from the eBPF object"))?
             .try_into()?;
         tp.load().map_err(|e| anyhow!("the kernel refused the tracepoint program {program}: {}", load_refusal(&e)))?;
+        if *category == syscalls::CATEGORY {
+            hooks.extend(tracepoints.iter().map(|name| (*program, *name)));
+            continue;
+        }
         for name in *tracepoints {
-            let link = tp
-                .attach(category, name)
+            tp.attach(category, name)
                 .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {}", error_chain(&e)))?;
-            if *category == syscalls::CATEGORY {
-                links.push((*program, *name, link));
-            }
         }
         tracing::debug!(program, method = "tracepoint", category, at = ?tracepoints, "attached");
     }
-    Ok(links)
+    Ok(hooks)
 }
 
-/// Attaches the cgroup-write capture programs of one method; the links of those that are
-/// syscall tracepoints are returned.
-pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<SyscallLinks> {
+/// Attaches the cgroup-write capture programs of one method, except those that are syscall
+/// tracepoints: those are loaded and returned.
+pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<SyscallHooks> {
     match method {
         AttachMethod::Tracepoint => attach_tracepoints(ebpf, WRITE_TRACEPOINTS),
         AttachMethod::Fentry => {

@@ -85,6 +85,14 @@ impl Probes {
         Ok(probes)
     }
 
+    /// The same with the syscall tracepoints loaded but not attached: the host pays their tax
+    /// only once a trial needs them (`syscall_tracepoints`).
+    pub fn watching_idle(method: AttachMethod, watch: &Watch) -> anyhow::Result<Probes> {
+        let mut probes = Probes::load_idle(method)?;
+        probes.watch(watch)?;
+        Ok(probes)
+    }
+
     /// Watches more: what a run learns once its container is running.
     pub fn watch(&mut self, watch: &Watch) -> anyhow::Result<()> {
         for &tgid in watch.writers {
@@ -127,12 +135,18 @@ impl Probes {
 
     /// Every program loaded and attached, nothing watched yet.
     pub(super) fn load(method: AttachMethod) -> anyhow::Result<Probes> {
+        let mut probes = Probes::load_idle(method)?;
+        probes.syscall_tracepoints(true)?;
+        Ok(probes)
+    }
+
+    /// Every program loaded and attached but the syscall tracepoints, nothing watched yet.
+    fn load_idle(method: AttachMethod) -> anyhow::Result<Probes> {
         let tracefs = ensure_tracefs()?;
         let mut ebpf = load_object()?;
-        let since = crate::host::system::monotonic_ns();
-        let mut links = attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
-        links.extend(attach::attach_writes(&mut ebpf, method)?);
-        let syscalls = SyscallTracepoints::attached(links, since);
+        let mut hooks = attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
+        hooks.extend(attach::attach_writes(&mut ebpf, method)?);
+        let syscalls = SyscallTracepoints::detached(hooks);
         let events =
             RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
         let log = EbpfLogger::init_with_logger(&mut ebpf, ToTracing)?;

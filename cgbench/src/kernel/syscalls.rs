@@ -1,9 +1,9 @@
 //! The syscall tracepoints, attached only while a trial needs them. While any of them is attached
 //! every syscall of every process on the host takes the kernel's slow path, so the host pays for
-//! them whoever is traced; detaching costs an RCU grace period per tracepoint (~0.7 s in all
-//! here), which is why a run toggles them per block of trials, not per trial. This module keeps
-//! the links, toggles them, and counts what the host paid: how long they were attached, and
-//! what each attach and detach cost.
+//! them whoever is traced. Detaching one waits out an RCU grace period (~1.3 s for all of them
+//! one after the other here), so a run toggles them per block of trials, not per trial, and
+//! detaches them all at once. This module keeps the links, toggles them, and counts what the
+//! host paid: how long they were attached, and what each attach and detach cost.
 
 use anyhow::{Context as _, anyhow};
 use aya::{
@@ -43,10 +43,10 @@ pub struct SyscallTracepoints {
 }
 
 impl SyscallTracepoints {
-    /// Takes over links attached at load time (`since`: when the first of them was attached).
-    pub fn attached(links: Vec<(&'static str, &'static str, TracePointLinkId)>, since: u64) -> SyscallTracepoints {
-        let links = links.into_iter().map(|(program, tracepoint, id)| Link { program, tracepoint, id: Some(id) }).collect();
-        SyscallTracepoints { links, attached_since: Some(since), tax: SyscallTax::default() }
+    /// Syscall tracepoints whose programs are loaded, none attached yet.
+    pub fn detached(hooks: Vec<(&'static str, &'static str)>) -> SyscallTracepoints {
+        let links = hooks.into_iter().map(|(program, tracepoint)| Link { program, tracepoint, id: None }).collect();
+        SyscallTracepoints { links, attached_since: None, tax: SyscallTax::default() }
     }
 
     pub fn is_attached(&self) -> bool {
@@ -57,12 +57,21 @@ impl SyscallTracepoints {
     pub fn detach(&mut self, ebpf: &mut Ebpf) -> anyhow::Result<()> {
         let Some(since) = self.attached_since.take() else { return Ok(()) };
         let start = monotonic_ns();
+        let mut taken = Vec::with_capacity(self.links.len());
         for link in &mut self.links {
             let Some(id) = link.id.take() else { continue };
-            program(ebpf, link.program)?
-                .detach(id)
+            let owned = program(ebpf, link.program)?
+                .take_link(id)
                 .map_err(|e| anyhow!("detaching {} from {CATEGORY}:{}: {e}", link.program, link.tracepoint))?;
+            taken.push(owned);
         }
+        // Dropping a link detaches it and waits out a grace period: one thread each, so that
+        // the grace periods overlap instead of adding up.
+        std::thread::scope(|scope| {
+            for owned in taken {
+                scope.spawn(move || drop(owned));
+            }
+        });
         let end = monotonic_ns();
         self.tax.attached_ns += end - since;
         self.tax.detaches += 1;
@@ -77,6 +86,8 @@ impl SyscallTracepoints {
             return Ok(());
         }
         let start = monotonic_ns();
+        // Marked attached first: a failure half-way leaves the links attached so far to detach.
+        self.attached_since = Some(start);
         for link in &mut self.links {
             let id = program(ebpf, link.program)?
                 .attach(CATEGORY, link.tracepoint)
@@ -84,7 +95,6 @@ impl SyscallTracepoints {
             link.id = Some(id);
         }
         let end = monotonic_ns();
-        self.attached_since = Some(start);
         self.tax.attaches += 1;
         self.tax.attach_ns += end - start;
         tracing::debug!(took_ns = end - start, "syscall tracepoints attached");

@@ -37,7 +37,7 @@ pub fn render(out: &mut String, r: &Report) {
     if let Some(tax) = r.syscall_tax.filter(|t| t.detaches > 0) {
         let _ = writeln!(
             out,
-            "syscall tracepoints (a tax on every syscall of the host) attached {} in all: detached {}× ({} in all), attached again {}× ({})",
+            "syscall tracepoints (a tax on every syscall of the host) attached {} in all: detached {}× ({} in all), attached {}× ({})",
             format_ns(tax.attached_ns as f64),
             tax.detaches,
             format_ns(tax.detach_ns as f64),

@@ -15,10 +15,11 @@ use crate::{
     trial::{PlannedTrial, Route},
 };
 
-/// Iterations per block. A detach waits for an RCU grace period per tracepoint (~0.7 s in all
-/// on the development machine), so blocks are long enough for that to be a few percent of a
-/// run of docker routes, and short enough that a drifting machine moves both kinds of blocks.
-pub const BLOCK_ITERATIONS: usize = 50;
+/// Iterations per block. Detaching the syscall tracepoints waits out RCU grace periods (~0.7 s
+/// here, all at once), once per two blocks: blocks of 200 iterations keep that to a few percent
+/// of a run of docker routes, while a drifting machine still moves both kinds of blocks in runs
+/// of a thousand iterations. Each raw trial has its floor beside it whatever the block.
+pub const BLOCK_ITERATIONS: usize = 200;
 
 /// Trials that run with the syscall tracepoints in one state.
 #[derive(Debug, PartialEq, Eq)]

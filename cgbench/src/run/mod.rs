@@ -3,7 +3,7 @@
 //! and written even when a fault ended the trials early. Whatever happens, the container's
 //! limits are restored, cgbench's own container is removed and the probes are detached.
 
-mod floor;
+pub mod floor;
 pub mod plan;
 mod progress;
 pub mod routes;
@@ -122,7 +122,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
 
     // Probes first: a kernel that refuses them must not cost a container.
     let load_start = monotonic_ns();
-    let mut probes = Probes::watching(pre.method, &watch_daemon(&pre))?;
+    let mut probes = Probes::watching_idle(pre.method, &watch_daemon(&pre))?;
     let probe_load_ns = monotonic_ns() - load_start;
     if let Some(mount) = tracefs.filter(|_| !probes.mounted_tracefs()) {
         // Another run mounted it in the meantime: it is that run's to undo.
@@ -235,7 +235,11 @@ async fn trials_in_session(
     }
     tracing::debug!(container = %container.id, memory = %session.files.memory.path.display(), cpu = %session.files.cpu.path.display(), "cgroup files found");
     probes.watch(&Watch { cgroups: &session.files.keys()?, ..Watch::default() })?;
-    trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
+    // Only the routes through the daemons need the probes; raw-only runs never attach them.
+    if opts.routes.iter().any(|&route| floor::needs_syscall_tracepoints(route)) {
+        probes.syscall_tracepoints(true)?;
+        trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
+    }
 
     let target = routes::Target {
         docker: &pre.docker,
