@@ -4,10 +4,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use crate::{
-    analysis::TimedBy,
-    units::format_ns,
-};
+use crate::{analysis::TimedBy, units::format_ns};
 
 pub fn render(out: &mut String, r: &Report) {
     let timed_by = |by: TimedBy| {

@@ -45,7 +45,8 @@ pub fn blocks(schedule: Vec<PlannedTrial>, routes_per_iteration: usize) -> Vec<B
     while schedule.peek().is_some() {
         let (daemon, raw): (Vec<_>, Vec<_>) =
             schedule.by_ref().take(per_block).partition(|t| needs_syscall_tracepoints(t.route));
-        let mut pair = [Block { syscall_tracepoints: true, trials: daemon }, Block { syscall_tracepoints: false, trials: raw }];
+        let mut pair =
+            [Block { syscall_tracepoints: true, trials: daemon }, Block { syscall_tracepoints: false, trials: raw }];
         if n % 2 == 1 {
             pair.reverse();
         }
@@ -100,7 +101,12 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..iterations {
             for &route in routes {
-                out.push(PlannedTrial { index: out.len(), route, limit: Limit::Memory { bytes: 1 << 30 }, warmup: i == 0 });
+                out.push(PlannedTrial {
+                    index: out.len(),
+                    route,
+                    limit: Limit::Memory { bytes: 1 << 30 },
+                    warmup: i == 0,
+                });
             }
         }
         out
@@ -113,7 +119,9 @@ mod tests {
         let blocks = blocks(plan.clone(), routes.len());
         let kinds: Vec<bool> = blocks.iter().map(|b| b.syscall_tracepoints).collect();
         assert_eq!(kinds, [true, false, false, true, true, false]);
-        assert!(blocks.iter().all(|b| b.trials.iter().all(|t| needs_syscall_tracepoints(t.route) == b.syscall_tracepoints)));
+        assert!(
+            blocks.iter().all(|b| b.trials.iter().all(|t| needs_syscall_tracepoints(t.route) == b.syscall_tracepoints))
+        );
         let mut all: Vec<usize> = blocks.iter().flat_map(|b| b.trials.iter().map(|t| t.index)).collect();
         assert!(blocks.iter().all(|b| b.trials.windows(2).all(|w| w[0].index < w[1].index)));
         assert_eq!(blocks[0].trials.len(), 2 * BLOCK_ITERATIONS);

@@ -261,7 +261,8 @@ async fn trials_in_session(
     let collected = match built.and(watched) {
         Ok(()) => {
             let schedule = opts.schedule(CpuGrain::of_docker_driver(&pre.docker.cgroup_driver));
-            let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, samples: &target.samples, stop };
+            let bench =
+                Bench { docker: &pre.docker, session: &session, routes: &routes, samples: &target.samples, stop };
             bench.run(probes, schedule, opts.quiet).await
         }
         Err(e) => Collected { trials: Vec::new(), events: Vec::new(), floor: Vec::new(), ended_early: Some(e) },

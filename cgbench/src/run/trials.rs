@@ -98,6 +98,10 @@ impl Bench<'_> {
                 }
             }
         }
+        // The host stops paying for them now, not once the run has cleaned up.
+        if let Err(e) = probes.syscall_tracepoints(false) {
+            collected.ended_early.get_or_insert(e);
+        }
         collected
     }
 

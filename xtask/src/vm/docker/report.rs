@@ -80,8 +80,12 @@ pub enum Outcome {
     Paired(Timeline),
     /// A raw route's trial, timed by cgbench's clock; its file read back.
     Timed,
-    Unpaired { reason: String },
-    Failed { reason: String },
+    Unpaired {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Mirrors `cgbench::analysis::Timeline`.
