@@ -34,24 +34,25 @@ pub fn needs_syscall_tracepoints(route: Route) -> bool {
 }
 
 /// The schedule (iterations of `routes_per_iteration` trials, each in its shuffled order) in
-/// blocks of `BLOCK_ITERATIONS` iterations, each split into its daemon trials and its raw
-/// trials, in their scheduled order. The kinds take turns to come first, so that two blocks of
-/// the same kind meet and the tracepoints are toggled once per block, not twice.
+/// blocks of `BLOCK_ITERATIONS` iterations — the last one takes what is left over, such as the
+/// warm-up's, rather than cost a block pair of its own — each split into its daemon trials and
+/// its raw trials, in their scheduled order. The kinds take turns to come first, so that two
+/// blocks of the same kind meet and the tracepoints are toggled once per block, not twice.
 pub fn blocks(schedule: Vec<PlannedTrial>, routes_per_iteration: usize) -> Vec<Block> {
-    let mut out = Vec::new();
     let per_block = BLOCK_ITERATIONS * routes_per_iteration.max(1);
-    let mut schedule = schedule.into_iter().peekable();
-    let mut n = 0;
-    while schedule.peek().is_some() {
+    let chunks = (schedule.len() / per_block).max(1);
+    let mut out = Vec::new();
+    let mut schedule = schedule.into_iter();
+    for n in 0..chunks {
+        let take = if n + 1 == chunks { usize::MAX } else { per_block };
         let (daemon, raw): (Vec<_>, Vec<_>) =
-            schedule.by_ref().take(per_block).partition(|t| needs_syscall_tracepoints(t.route));
+            schedule.by_ref().take(take).partition(|t| needs_syscall_tracepoints(t.route));
         let mut pair =
             [Block { syscall_tracepoints: true, trials: daemon }, Block { syscall_tracepoints: false, trials: raw }];
         if n % 2 == 1 {
             pair.reverse();
         }
         out.extend(pair.into_iter().filter(|b| !b.trials.is_empty()));
-        n += 1;
     }
     out
 }
@@ -115,10 +116,11 @@ mod tests {
     #[test]
     fn blocks_alternate_kinds_and_keep_every_trial_in_order() {
         let routes = [Route::DockerCli, Route::Raw, Route::DockerApi, Route::RawKeptOpen];
-        let plan = schedule(&routes, 2 * BLOCK_ITERATIONS + 1);
+        let plan = schedule(&routes, 3 * BLOCK_ITERATIONS + 2);
         let blocks = blocks(plan.clone(), routes.len());
         let kinds: Vec<bool> = blocks.iter().map(|b| b.syscall_tracepoints).collect();
-        assert_eq!(kinds, [true, false, false, true, true, false]);
+        assert_eq!(kinds, [true, false, false, true, true, false], "the 2 iterations left over join the last block");
+        assert_eq!(blocks[5].trials.len(), 2 * (BLOCK_ITERATIONS + 2));
         assert!(
             blocks.iter().all(|b| b.trials.iter().all(|t| needs_syscall_tracepoints(t.route) == b.syscall_tracepoints))
         );
