@@ -119,6 +119,10 @@ pub struct ExecutedTrial {
     /// of a container that is stopping and never apply it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub container_gone: bool,
+    /// What the target file held right after a trial timed by cgbench's own clock (the raw
+    /// routes'): the proof its value landed, where no probe was attached to see the write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_back: Option<String>,
 }
 
 /// A trial's start and end, CLOCK_MONOTONIC, as its route measured them.

@@ -44,6 +44,7 @@ fn trial(index: usize, route: Route, limit: Limit, latency: Option<u64>) -> Tria
             end_ns: start + latency.map_or(60_000_000, |l| l + l / 5),
             lost_events: 0,
             container_gone: false,
+            read_back: None,
         },
         outcome,
         effect: None,

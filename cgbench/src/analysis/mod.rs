@@ -5,10 +5,11 @@
 pub mod effects;
 #[cfg(test)]
 pub mod fixtures;
+pub mod floor;
 pub mod pairing;
 pub mod stages;
 pub mod stats;
 pub mod summary;
 
 pub use pairing::{Actors, Outcome, Timeline, TrialResult, pair};
-pub use summary::{Analysis, Group, Honesty, Layer, Speedup};
+pub use summary::{Analysis, Group, Honesty, Layer, Speedup, TimedBy};

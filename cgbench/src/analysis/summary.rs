@@ -57,6 +57,30 @@ pub struct Group {
     pub stages: Vec<StageSummary>,
     pub unpaired: usize,
     pub failed: usize,
+    pub timed_by: TimedBy,
+}
+
+/// Whose clock a group's latencies are from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimedBy {
+    /// The kernel's timestamps of the events the probes reported: they include the probes' cost.
+    KernelEvents,
+    /// cgbench's clock around its own write syscalls, with the syscall tracepoints detached.
+    CallerClock,
+}
+
+impl TimedBy {
+    pub fn of(trial: &TrialResult) -> TimedBy {
+        if trial.trial.read_back.is_some() { TimedBy::CallerClock } else { TimedBy::KernelEvents }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TimedBy::KernelEvents => "kernel events",
+            TimedBy::CallerClock => "cgbench's clock around the write syscalls, syscall tracepoints detached",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -123,14 +147,21 @@ fn group(trials: &[TrialResult]) -> Vec<Group> {
             let latencies: Vec<f64> = of_group.iter().filter_map(|t| t.latency_ns()).map(|ns| ns as f64).collect();
             let daemon: Vec<f64> =
                 of_group.iter().filter_map(|t| t.timeline()?.daemon_latency_ns).map(|ns| ns as f64).collect();
+            let timed_by = of_group.first().map_or(TimedBy::KernelEvents, |t| TimedBy::of(t));
+            // A trial timed by cgbench's clock has no kernel milestones to cut it at.
+            let stages = match timed_by {
+                TimedBy::KernelEvents => stages::summarize(route, &of_group),
+                TimedBy::CallerClock => Vec::new(),
+            };
             Group {
                 route,
                 resource,
                 summary: summarize(&latencies),
                 daemon_summary: summarize(&daemon),
-                stages: stages::summarize(route, &of_group),
+                stages,
                 unpaired: count(|o| matches!(o, Outcome::Unpaired { .. })),
                 failed: count(|o| matches!(o, Outcome::Failed { .. })),
+                timed_by,
             }
         })
         .collect()

@@ -10,7 +10,13 @@ use aya::{
 };
 use probe_common::names;
 
-use super::probes::{Probes, load_object};
+use super::{
+    probes::{Probes, load_object},
+    syscalls,
+};
+
+/// Syscall tracepoints to attach on demand (see `syscalls`): program, tracepoint.
+pub(super) type SyscallHooks = Vec<(&'static str, &'static str)>;
 
 /// Program → tracepoints it is attached to. Exit records share one layout, so one program serves
 /// every exit; entry programs differ by where the syscall keeps its buffer.
@@ -87,24 +93,32 @@ impl AttachMethod {
 /// goes through it, on v1 and v2.
 const CGROUP_WRITE_FN: &str = "cgroup_file_write";
 
-pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<()> {
+/// Loads every program of `table` and attaches those that are not syscall tracepoints; the
+/// syscall tracepoints are returned, to be attached only while a trial needs them.
+pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<SyscallHooks> {
+    let mut hooks = Vec::new();
     for (program, category, tracepoints) in table {
         let tp: &mut TracePoint = ebpf
             .program_mut(program)
             .with_context(|| format!("program {program} missing from the eBPF object"))?
             .try_into()?;
         tp.load().map_err(|e| anyhow!("the kernel refused the tracepoint program {program}: {}", load_refusal(&e)))?;
+        if *category == syscalls::CATEGORY {
+            hooks.extend(tracepoints.iter().map(|name| (*program, *name)));
+            continue;
+        }
         for name in *tracepoints {
             tp.attach(category, name)
                 .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {}", error_chain(&e)))?;
         }
         tracing::debug!(program, method = "tracepoint", category, at = ?tracepoints, "attached");
     }
-    Ok(())
+    Ok(hooks)
 }
 
-/// Attaches the cgroup-write capture programs of one method.
-pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<()> {
+/// Attaches the cgroup-write capture programs of one method, except those that are syscall
+/// tracepoints: those are loaded and returned.
+pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<SyscallHooks> {
     match method {
         AttachMethod::Tracepoint => attach_tracepoints(ebpf, WRITE_TRACEPOINTS),
         AttachMethod::Fentry => {
@@ -123,7 +137,7 @@ pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Re
                 at = CGROUP_WRITE_FN,
                 "attached"
             );
-            Ok(())
+            Ok(Vec::new())
         }
         AttachMethod::Kprobe => {
             for program in [names::CGROUP_FILE_WRITE_KPROBE, names::CGROUP_FILE_WRITE_KRETPROBE] {
@@ -140,7 +154,7 @@ pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Re
                 })?;
                 tracing::debug!(program, method = "kprobe", at = CGROUP_WRITE_FN, "attached");
             }
-            Ok(())
+            Ok(Vec::new())
         }
     }
 }
@@ -152,7 +166,7 @@ pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
     let _check = tracing::debug_span!("permit check", method = method.flag()).entered();
     match method {
         AttachMethod::Tracepoint => Probes::load(method).map(drop),
-        _ => attach_writes(&mut load_object()?, method),
+        _ => attach_writes(&mut load_object()?, method).map(drop),
     }
 }
 

@@ -43,7 +43,8 @@ impl Probes {
         };
         let map = self.ebpf.map_mut(names::LOAD_TGIDS).context("LOAD_TGIDS map missing")?;
         HashMap::<_, u32, u8>::try_from(map)?.insert(workload_tgid, 1, 0)?;
-        attach::attach_tracepoints(&mut self.ebpf, table).map_err(|e| anyhow!("{e:#}"))
+        // The effect tables hold no syscall tracepoint: nothing comes back to attach later.
+        attach::attach_tracepoints(&mut self.ebpf, table).map(drop).map_err(|e| anyhow!("{e:#}"))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod effect;
 pub mod events;
 mod probe_log;
 pub mod probes;
+pub mod syscalls;
 
 pub use attach::AttachMethod;
 pub use probes::{Probes, Watch};

@@ -18,6 +18,7 @@ use super::{
     btf::Btf,
     events::{self, KernelEvent},
     probe_log::{self, ToTracing},
+    syscalls::{SyscallTax, SyscallTracepoints},
 };
 use crate::host::system::TemporaryMount;
 
@@ -71,6 +72,7 @@ pub struct Probes {
     pub(super) ebpf: Ebpf,
     events: RingBuf<MapData>,
     log: EbpfLogger<ToTracing>,
+    syscalls: SyscallTracepoints,
     tracefs: Option<TemporaryMount>,
 }
 
@@ -79,6 +81,14 @@ impl Probes {
     /// watch. Any refusal is an error and leaves nothing attached.
     pub fn watching(method: AttachMethod, watch: &Watch) -> anyhow::Result<Probes> {
         let mut probes = Probes::load(method)?;
+        probes.watch(watch)?;
+        Ok(probes)
+    }
+
+    /// The same with the syscall tracepoints loaded but not attached: the host pays their tax
+    /// only once a trial needs them (`syscall_tracepoints`).
+    pub fn watching_idle(method: AttachMethod, watch: &Watch) -> anyhow::Result<Probes> {
+        let mut probes = Probes::load_idle(method)?;
         probes.watch(watch)?;
         Ok(probes)
     }
@@ -125,14 +135,22 @@ impl Probes {
 
     /// Every program loaded and attached, nothing watched yet.
     pub(super) fn load(method: AttachMethod) -> anyhow::Result<Probes> {
+        let mut probes = Probes::load_idle(method)?;
+        probes.syscall_tracepoints(true)?;
+        Ok(probes)
+    }
+
+    /// Every program loaded and attached but the syscall tracepoints, nothing watched yet.
+    fn load_idle(method: AttachMethod) -> anyhow::Result<Probes> {
         let tracefs = ensure_tracefs()?;
         let mut ebpf = load_object()?;
-        attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
-        attach::attach_writes(&mut ebpf, method)?;
+        let mut hooks = attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
+        hooks.extend(attach::attach_writes(&mut ebpf, method)?);
+        let syscalls = SyscallTracepoints::detached(hooks);
         let events =
             RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
         let log = EbpfLogger::init_with_logger(&mut ebpf, ToTracing)?;
-        Ok(Probes { ebpf, events, log, tracefs })
+        Ok(Probes { ebpf, events, log, syscalls, tracefs })
     }
 
     fn set<K: Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
@@ -140,6 +158,17 @@ impl Probes {
         let data = self.ebpf.map_mut(map).with_context(|| format!("{map} map missing"))?;
         let mut hash = HashMap::<_, K, u8>::try_from(data)?;
         Ok(hash.insert(key, 1, 0)?)
+    }
+
+    /// Attaches or detaches the syscall tracepoints: the host pays their tax only while the
+    /// trials that need them run.
+    pub fn syscall_tracepoints(&mut self, attached: bool) -> anyhow::Result<()> {
+        if attached { self.syscalls.attach(&mut self.ebpf) } else { self.syscalls.detach(&mut self.ebpf) }
+    }
+
+    /// What the syscall tracepoints have cost the host so far.
+    pub fn syscall_tax(&self) -> SyscallTax {
+        self.syscalls.tax()
     }
 
     /// Whether these probes mounted tracefs (and will unmount it when dropped).

@@ -28,6 +28,7 @@ pub fn render(r: &Report) -> String {
             Outcome::Paired(timeline) => ("paired", "", Some(timeline)),
             Outcome::Unpaired { reason } => ("unpaired", reason.as_str(), None),
             Outcome::Failed { reason } => ("failed", reason.as_str(), None),
+            Outcome::Timed { .. } => ("timed", "", None),
         };
         let cells = [
             e.planned.index.to_string(),
@@ -47,7 +48,7 @@ pub fn render(r: &Report) -> String {
             e.end_ns.to_string(),
             opt(timeline.map(|t| t.writer_pid)),
             opt(timeline.map(|t| t.writer_comm.clone())),
-            opt(timeline.map(|t| t.latency_ns)),
+            opt(t.latency_ns()),
             opt(timeline.and_then(|t| t.daemon_latency_ns)),
         ];
         out.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));

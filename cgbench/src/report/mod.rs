@@ -3,6 +3,7 @@
 
 mod csv;
 mod effect_table;
+mod floor_lines;
 mod json;
 mod markdown;
 mod svg;
@@ -16,8 +17,8 @@ pub use json::SCHEMA_VERSION;
 use serde::Serialize;
 
 use crate::{
-    analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult, effects::EffectGroup},
-    kernel::events::KernelEvent,
+    analysis::{Analysis, Group, Honesty, Layer, Speedup, TrialResult, effects::EffectGroup, floor::Floor},
+    kernel::{events::KernelEvent, syscalls::SyscallTax},
     load::Load,
     resource::Limits,
     trial::Route,
@@ -102,6 +103,12 @@ pub struct Report {
     /// Why the trials stopped before the end (a fault or a signal); the report then covers the
     /// trials before it.
     pub ended_early: Option<String>,
+    /// Each raw route's floor: its writes made outside any trial, nothing of cgbench around them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub floor: Vec<Floor>,
+    /// What the syscall tracepoints cost the host over the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscall_tax: Option<SyscallTax>,
     pub trials: Vec<TrialResult>,
     /// Under `--load`: applied and in effect per route, resource and direction.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -114,7 +121,20 @@ pub struct Report {
 impl Report {
     pub fn new(environment: Environment, config: RunConfig, analysis: Analysis, events: Vec<KernelEvent>) -> Report {
         let Analysis { groups, speedups, layers, honesty, trials, effects } = analysis;
-        Report { environment, config, groups, speedups, layers, honesty, ended_early: None, trials, effects, events }
+        Report {
+            environment,
+            config,
+            groups,
+            speedups,
+            layers,
+            honesty,
+            ended_early: None,
+            floor: Vec::new(),
+            syscall_tax: None,
+            trials,
+            effects,
+            events,
+        }
     }
 
     pub fn table(&self) -> String {

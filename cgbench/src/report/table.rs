@@ -42,6 +42,7 @@ pub fn render(r: &Report) -> String {
     }
     super::effect_table::render(&mut out, r);
     out.push('\n');
+    super::floor_lines::render(&mut out, r);
     footer(&mut out, r);
     let _ = writeln!(
         out,

@@ -3,6 +3,7 @@
 //! and written even when a fault ended the trials early. Whatever happens, the container's
 //! limits are restored, cgbench's own container is removed and the probes are detached.
 
+pub mod floor;
 pub mod load;
 pub mod plan;
 mod progress;
@@ -123,7 +124,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
 
     // Probes first: a kernel that refuses them must not cost a container.
     let load_start = monotonic_ns();
-    let mut probes = Probes::watching(pre.method, &watch_daemon(&pre))?;
+    let mut probes = Probes::watching_idle(pre.method, &watch_daemon(&pre))?;
     let probe_load_ns = monotonic_ns() - load_start;
     if let Some(mount) = tracefs.filter(|_| !probes.mounted_tracefs()) {
         // Another run mounted it in the meantime: it is that run's to undo.
@@ -144,6 +145,7 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
             }),
         };
     let lost_events = probes.lost();
+    let syscall_tax = probes.syscall_tax();
     drop(probes);
     let (collected, restored) = match measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
         Ok(measured) => measured,
@@ -167,6 +169,8 @@ async fn measure(opts: &CompareOptions, stop: &AtomicBool) -> anyhow::Result<(Re
         effect_unavailable.as_deref(),
     )?;
     report.ended_early = ended_early.as_ref().map(|e| format!("{e:#}"));
+    report.floor = analysis::floor::summarize(&collected.floor, &report.groups);
+    report.syscall_tax = Some(syscall_tax);
     let error = match (ended_early, cleaned) {
         (cause, Ok(())) => cause,
         (None, Err(cleanup)) => Some(cleanup),
@@ -251,7 +255,11 @@ async fn trials_in_session(
     }
     tracing::debug!(container = %container.id, memory = %session.files.memory.path.display(), cpu = %session.files.cpu.path.display(), "cgroup files found");
     probes.watch(&Watch { cgroups: &session.files.keys()?, ..Watch::default() })?;
-    trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
+    // Only the routes through the daemons need the probes; raw-only runs never attach them.
+    if opts.routes.iter().any(|&route| floor::needs_syscall_tracepoints(route)) {
+        probes.syscall_tracepoints(true)?;
+        trials::self_check(probes, &session, &Limit::Memory { bytes: limits.memory_bytes })?;
+    }
     load::settle(opts, &session.files).await?;
 
     let target = routes::Target {
@@ -275,10 +283,17 @@ async fn trials_in_session(
         Ok(()) => {
             let schedule = opts.schedule(CpuGrain::of_docker_driver(&pre.docker.cgroup_driver));
             let settle = (opts.load != Load::None).then_some(crate::load::SETTLE);
-            let bench = Bench { docker: &pre.docker, session: &session, routes: &routes, stop, settle };
+            let bench = Bench {
+                docker: &pre.docker,
+                session: &session,
+                routes: &routes,
+                samples: &target.samples,
+                stop,
+                settle,
+            };
             bench.run(probes, schedule, opts.quiet).await
         }
-        Err(e) => Collected { trials: Vec::new(), events: Vec::new(), ended_early: Some(e) },
+        Err(e) => Collected { trials: Vec::new(), events: Vec::new(), floor: Vec::new(), ended_early: Some(e) },
     };
     let mut finished = Ok(());
     for route in routes.values() {

@@ -8,7 +8,12 @@ use std::{
 
 use anyhow::{anyhow, ensure};
 
-use super::{progress::Progress, routes::Apply, session::Session};
+use super::{
+    floor::{self, Floor, FloorSample},
+    progress::Progress,
+    routes::Apply,
+    session::Session,
+};
 use crate::{
     error::Interrupted,
     host::{cgroup::io, docker::DockerHost},
@@ -22,6 +27,9 @@ use crate::{
 pub struct Collected {
     pub trials: Vec<ExecutedTrial>,
     pub events: Vec<KernelEvent>,
+    /// The same writes as the raw trials, outside any trial: what they cost with nothing of
+    /// cgbench around them.
+    pub floor: Vec<FloorSample>,
     pub ended_early: Option<anyhow::Error>,
 }
 
@@ -50,6 +58,8 @@ pub struct Bench<'a> {
     pub docker: &'a DockerHost,
     pub session: &'a Session<'a>,
     pub routes: &'a HashMap<Route, Box<dyn Apply + 'a>>,
+    /// A limit of each resource: the files the floor keeps open.
+    pub samples: &'a [Limit; 2],
     pub stop: &'a AtomicBool,
     /// Under `--load`, how long each trial waits for the workload to feel its limit, with its
     /// events read after the wait.
@@ -58,31 +68,76 @@ pub struct Bench<'a> {
 
 impl Bench<'_> {
     /// Runs `schedule` until its end, a fault or a signal; what ran before is kept either way.
+    /// It runs in blocks (see `floor`): the syscall tracepoints are attached only for the trials
+    /// that need them.
     pub async fn run(&self, probes: &mut Probes, schedule: Vec<PlannedTrial>, quiet: bool) -> Collected {
         let mut progress = Progress::new(schedule.len(), quiet);
-        let mut collected =
-            Collected { trials: Vec::with_capacity(schedule.len()), events: Vec::new(), ended_early: None };
-        for planned in schedule {
-            match self.one(probes, planned, &mut collected).await {
-                Ok(()) => progress.tick(),
-                Err(e) => {
-                    collected.ended_early = Some(e);
-                    break;
+        let mut collected = Collected {
+            trials: Vec::with_capacity(schedule.len()),
+            events: Vec::new(),
+            floor: Vec::new(),
+            ended_early: None,
+        };
+        let raw_routes = self.routes.keys().any(|&route| !floor::needs_syscall_tracepoints(route));
+        let floor = match raw_routes.then(|| Floor::new(&self.session.files, self.samples)).transpose() {
+            Ok(floor) => floor,
+            Err(e) => {
+                collected.ended_early = Some(e);
+                return collected;
+            }
+        };
+        'blocks: for block in floor::blocks(schedule, self.routes.len()) {
+            if let Err(e) = probes.syscall_tracepoints(block.syscall_tracepoints) {
+                collected.ended_early = Some(e);
+                break;
+            }
+            for planned in block.trials {
+                match self.one(probes, planned, floor.as_ref(), &mut collected).await {
+                    Ok(()) => progress.tick(),
+                    Err(e) => {
+                        collected.ended_early = Some(e);
+                        break 'blocks;
+                    }
                 }
             }
+        }
+        // The host stops paying for them now, not once the run has cleaned up.
+        if let Err(e) = probes.syscall_tracepoints(false) {
+            collected.ended_early.get_or_insert(e);
         }
         collected
     }
 
-    async fn one(&self, probes: &mut Probes, planned: PlannedTrial, collected: &mut Collected) -> anyhow::Result<()> {
+    /// One trial, with its floor beside it when `floor` is given and the route is a raw one.
+    async fn one(
+        &self,
+        probes: &mut Probes,
+        planned: PlannedTrial,
+        floor: Option<&Floor>,
+        collected: &mut Collected,
+    ) -> anyhow::Result<()> {
         if self.stop.load(Ordering::SeqCst) {
             return Err(Interrupted.into());
         }
         let route =
             self.routes.get(&planned.route).ok_or_else(|| anyhow!("route {:?} was not set up", planned.route))?;
-        let target = route.own_files().unwrap_or(&self.session.files).trial_target(&planned.limit)?;
+        let files = route.own_files().unwrap_or(&self.session.files);
+        let target = files.trial_target(&planned.limit)?;
+        let floor = floor.filter(|_| !floor::needs_syscall_tracepoints(planned.route));
+        let floor_first = floor::floor_first(planned.index);
+        if let Some(floor) = floor.filter(|_| floor_first) {
+            collected.floor.push(floor.sample(&planned)?);
+        }
         let lost_before = probes.lost()?;
         let applied = route.apply(&planned.limit).await;
+        // No probe saw a raw write: the file says whether it landed.
+        let read_back = match (&applied, floor) {
+            (Ok(_), Some(_)) => Some(io::read_value(&files.target(&planned.limit).path)?),
+            _ => None,
+        };
+        if let Some(floor) = floor.filter(|_| !floor_first && applied.is_ok()) {
+            collected.floor.push(floor.sample(&planned)?);
+        }
         if let Some(settle) = self.settle {
             tokio::time::sleep(settle).await;
         }
@@ -109,6 +164,7 @@ impl Bench<'_> {
             end_ns: span.end_ns,
             lost_events: probes.lost()? - lost_before,
             container_gone,
+            read_back,
         });
         ensure!(!container_gone, "{}: its first process is gone", self.container_gone());
         Ok(())

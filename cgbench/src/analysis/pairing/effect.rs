@@ -103,27 +103,29 @@ fn amount(limit: Limit) -> f64 {
 
 fn effect_of(result: &TrialResult, direction: Direction, events: &[KernelEvent]) -> Effect {
     let missing = |reason: &str| Effect::Missing { reason: reason.to_owned() };
-    let t = match &result.outcome {
-        Outcome::Paired(t) => t,
+    // The write's entry and return, and who wrote: cgbench's own raw writes are timed by its
+    // clock around the syscalls, any writer's reclaim inside that span is theirs.
+    let (enter, applied, writer) = match &result.outcome {
+        Outcome::Paired(t) => (t.write_enter_ns, t.write_exit_ns, Some(t.writer_pid)),
+        Outcome::Timed { .. } => (result.trial.start_ns, result.trial.end_ns, None),
         Outcome::Failed { reason } => return Effect::Refused { reason: reason.clone() },
         Outcome::Unpaired { .. } => return missing("the applied write was not seen: nothing to time the effect from"),
     };
     if result.trial.planned.route == Route::Cri {
         return missing("the cri route's pod runs no load");
     }
-    let applied = t.write_exit_ns;
     match (result.trial.planned.limit.resource(), direction) {
         (Resource::Cpu, Direction::Decrease) => cpu_decrease(applied, events),
         (Resource::Cpu, Direction::Increase) => cpu_increase(applied, events),
         (Resource::Memory, _) => {
-            if let Some((ns, pid)) = oom_victim(t.write_enter_ns, applied, events) {
+            if let Some((ns, pid)) = oom_victim(enter, applied, events) {
                 return Effect::OomKill { ns, after_applied_ns: ns.saturating_sub(applied), pid };
             }
             match direction {
                 Direction::Increase => {
                     Effect::Nothing { reason: "a higher memory limit has nothing to enforce".into() }
                 }
-                Direction::Decrease => memory_decrease(t.writer_pid, t.write_enter_ns, applied, events),
+                Direction::Decrease => memory_decrease(writer, enter, applied, events),
             }
         }
     }
@@ -199,11 +201,11 @@ fn cpu_increase(applied: u64, events: &[KernelEvent]) -> Effect {
 /// A lower memory limit is in effect when the write returns: the kernel reclaims inside it
 /// until usage is at or below the new limit (or refuses). The reclaim is what the workload
 /// felt; none means its usage was under the new limit already.
-fn memory_decrease(writer: u32, enter: u64, applied: u64, events: &[KernelEvent]) -> Effect {
+fn memory_decrease(writer: Option<u32>, enter: u64, applied: u64, events: &[KernelEvent]) -> Effect {
     let (mut passes, mut pages, mut reclaim_ns) = (0, 0, 0);
     for e in after(events, enter, applied).take_while(|e| e.time_ns() <= applied) {
         if let KernelEvent::Reclaim { tgid, begin_ns, end_ns, pages: p, .. } = e
-            && *tgid == writer
+            && writer.is_none_or(|w| *tgid == w)
             && *begin_ns >= enter
         {
             passes += 1;

@@ -31,6 +31,7 @@ fn trial(route: Route, value: &str, start: u64, end: u64) -> ExecutedTrial {
         end_ns: end,
         lost_events: 0,
         container_gone: false,
+        read_back: None,
     }
 }
 
@@ -235,4 +236,19 @@ fn a_refused_first_write_fails_the_trial_even_if_a_later_one_succeeded() {
     let results = pair(vec![trial(Route::Raw, "4096", 1_000, 2_000)], decode(&raw), &actors());
     let Outcome::Failed { reason } = &results[0].outcome else { panic!("{:?}", results[0].outcome) };
     assert!(reason.contains("busy"), "{reason}");
+}
+
+/// A raw trial timed by cgbench's clock needs no event: its span is its latency once the file
+/// reads back what was written, and a file that holds something else fails it.
+#[test]
+fn a_trial_read_back_is_timed_by_its_span_and_needs_no_event() {
+    let mut landed = trial(Route::Raw, "268439552", 1_000, 8_300);
+    landed.read_back = Some("268439552".into());
+    let mut refused = trial(Route::RawKeptOpen, "268439552", 9_000, 10_100);
+    refused.read_back = Some("268435456".into());
+    let results = pair(vec![landed, refused], Vec::new(), &actors());
+    assert_eq!(results[0].outcome, Outcome::Timed { latency_ns: 7_300 });
+    assert_eq!(results[0].latency_ns(), Some(7_300));
+    let Outcome::Failed { reason } = &results[1].outcome else { panic!("{:?}", results[1].outcome) };
+    assert_eq!(reason, "memory.limit_in_bytes reads back 268435456 after 268439552 was written to it");
 }

@@ -109,7 +109,9 @@ fn target_storm(opts: &Options, method: AttachMethod, target: &Scratch, plain: &
     let mut probes = attach(&target.files.memory.path, method)?;
     let writes = |events: Vec<KernelEvent>| events.iter().filter(|e| matches!(e, KernelEvent::Write { .. })).count();
     let mut delivered = 0usize;
-    let load = during_storm(&target.memory_limit_file(), plain, opts.storm, Duration::from_millis(10), || {
+    // Drained as often as a long trial's events would be, so that only a burst larger than the
+    // ring buffer between two drains is lost.
+    let load = during_storm(&target.memory_limit_file(), plain, opts.storm, Duration::from_millis(1), || {
         delivered += writes(probes.drain());
         Ok(())
     })?;

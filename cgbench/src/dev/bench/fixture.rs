@@ -4,7 +4,8 @@ use super::{
     BenchReport, SCHEMA_VERSION,
     filtering::{Filtering, StormLoad, TargetStorm, UnrelatedStorm},
     overhead::{ModeOverhead, ProbeOverhead, SideFigures},
-    runs::{Efficiency, Memory, Runs, Startup},
+    runs::{Efficiency, Memory, Runs, Startup, TaxDuty},
+    tax::SyscallTax,
 };
 
 /// Figures of one way of writing, from each side's median and p99.
@@ -52,6 +53,14 @@ pub fn report() -> BenchReport {
                 accounted_for: 490_496,
             },
         },
+        syscall_tax: SyscallTax {
+            syscalls_per_side: 1_000_000,
+            detached_ns_per_syscall: 165.0,
+            attached_ns_per_syscall: 247.0,
+            tax_ns_per_syscall: 82.0,
+            attach_median_ns: 1_280_000.0,
+            detach_median_ns: 710_000_000.0,
+        },
         runs: Some(Runs {
             startup: Startup {
                 runs: 5,
@@ -64,6 +73,12 @@ pub fn report() -> BenchReport {
                 sum_of_latencies_ns: 43_460_000_000,
                 wall_over_trial_spans: 54.8 / 52.5,
                 wall_over_latencies: 54.8 / 43.46,
+            },
+            syscall_tax_duty: TaxDuty {
+                attached_ns: 50_600_000_000,
+                wall_ns: 54_800_000_000,
+                attached_share: 50.6 / 54.8,
+                docker_family_trials_share: 50.3 / 54.8,
             },
             memory: Memory {
                 peak_rss_kib_1000_all_routes: 30_208,

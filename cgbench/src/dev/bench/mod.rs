@@ -6,7 +6,10 @@
 //! 2. Kernel filtering under a write storm on an unrelated cgroup, and event loss when the storm
 //!    hits the target itself.
 //! 3. Start-up: exec to first trial, and probe load + attach.
-//! 4. Whole-run efficiency and 5. peak memory, from real `cgbench compare` runs.
+//! 4. Whole-run efficiency and 5. peak memory, from real `cgbench compare` runs, with the share
+//!    of a run during which the host pays the syscall tax.
+//! 6. The syscall tax itself, per syscall of a process cgbench does not watch, and the cost of
+//!    attaching and detaching the syscall tracepoints.
 
 mod filtering;
 #[cfg(test)]
@@ -14,6 +17,7 @@ mod fixture;
 mod overhead;
 mod runs;
 mod table;
+mod tax;
 
 use std::path::Path;
 
@@ -42,6 +46,8 @@ struct BenchReport {
     probe_method: String,
     probe_overhead: overhead::ProbeOverhead,
     filtering: filtering::Filtering,
+    /// Absent from reports before it existed.
+    syscall_tax: tax::SyscallTax,
     /// `None` with `--skip-runs`: those runs need Docker.
     runs: Option<runs::Runs>,
 }
@@ -56,6 +62,7 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
         probe_method: method.name().to_owned(),
         probe_overhead: overhead::measure(opts, method)?,
         filtering: filtering::measure(opts, method)?,
+        syscall_tax: tax::measure(method)?,
         runs: if opts.skip_runs { None } else { Some(runs::measure()?) },
     };
     std::fs::write(&opts.out, serde_json::to_string_pretty(&report)?)

@@ -9,7 +9,10 @@ use std::{
 use anyhow::{Context as _, ensure};
 use serde::{Deserialize, Serialize};
 
-use crate::{analysis::stats::median, host::system::monotonic_ns, report::SCHEMA_VERSION as COMPARE_SCHEMA_VERSION};
+use crate::{
+    analysis::stats::median, host::system::monotonic_ns, report::SCHEMA_VERSION as COMPARE_SCHEMA_VERSION,
+    run::floor::needs_syscall_tracepoints, trial::Route,
+};
 
 /// Start-up is timed over this many runs, and its medians reported.
 const STARTUP_RUNS: usize = 5;
@@ -18,7 +21,20 @@ const STARTUP_RUNS: usize = 5;
 pub struct Runs {
     pub startup: Startup,
     pub efficiency_1000_iterations: Efficiency,
+    /// Of that 1000-iteration run.
+    pub syscall_tax_duty: TaxDuty,
     pub memory: Memory,
+}
+
+/// How much of a run the host pays the syscall tax for, against how much of it the trials that
+/// need the syscall tracepoints (the docker family's) take.
+#[derive(Debug, Serialize)]
+pub struct TaxDuty {
+    pub attached_ns: u64,
+    /// The run's wall time, exec to exit.
+    pub wall_ns: u64,
+    pub attached_share: f64,
+    pub docker_family_trials_share: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +69,13 @@ struct CompareReport {
     schema_version: u32,
     environment: CompareEnvironment,
     trials: Vec<CompareTrial>,
+    /// Absent from reports before it existed.
+    syscall_tax: Option<CompareSyscallTax>,
+}
+
+#[derive(Deserialize)]
+struct CompareSyscallTax {
+    attached_ns: u64,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +85,7 @@ struct CompareEnvironment {
 
 #[derive(Deserialize)]
 struct CompareTrial {
+    route: Route,
     start_ns: u64,
     end_ns: u64,
     outcome: CompareOutcome,
@@ -96,6 +120,9 @@ pub fn measure() -> anyhow::Result<Runs> {
     let trials = &full.report.trials;
     let sum_of_trial_spans_ns: u64 = trials.iter().map(|t| t.end_ns - t.start_ns).sum();
     let sum_of_latencies_ns: u64 = trials.iter().filter_map(|t| t.outcome.latency_ns).sum();
+    let docker_family_ns: u64 =
+        trials.iter().filter(|t| needs_syscall_tracepoints(t.route)).map(|t| t.end_ns - t.start_ns).sum();
+    let attached_ns = full.report.syscall_tax.as_ref().context("the run reported no syscall tax")?.attached_ns;
 
     let raw_1k = compare_run(&["--iterations", "1000", "--routes", "raw,raw-open"])?;
     let raw_10k = compare_run(&["--iterations", "10000", "--routes", "raw,raw-open"])?;
@@ -111,6 +138,12 @@ pub fn measure() -> anyhow::Result<Runs> {
             sum_of_latencies_ns,
             wall_over_trial_spans: wall_ns as f64 / sum_of_trial_spans_ns as f64,
             wall_over_latencies: wall_ns as f64 / sum_of_latencies_ns as f64,
+        },
+        syscall_tax_duty: TaxDuty {
+            attached_ns,
+            wall_ns,
+            attached_share: attached_ns as f64 / wall_ns as f64,
+            docker_family_trials_share: docker_family_ns as f64 / wall_ns as f64,
         },
         memory: Memory {
             peak_rss_kib_1000_all_routes: full.peak_rss_kib,

@@ -7,6 +7,7 @@ use super::{
     filtering::Filtering,
     overhead::{ProbeOverhead, Side},
     runs::Runs,
+    tax::SyscallTax,
 };
 use crate::units::format_ns;
 
@@ -19,6 +20,7 @@ pub fn render(report: &BenchReport) -> String {
     );
     overhead(&mut out, &report.probe_overhead);
     filtering(&mut out, &report.filtering);
+    tax(&mut out, &report.syscall_tax);
     if let Some(runs) = &report.runs {
         self::runs(&mut out, runs);
     }
@@ -55,13 +57,26 @@ fn filtering(out: &mut String, filtering: &Filtering) {
     let t = &filtering.target_storm;
     let _ = writeln!(
         out,
-        "storm on the target itself: {:.0} writes/s · delivered {} + lost {} = {} of {} writes · cgbench CPU {:.1} %",
+        "storm on the target itself: {:.0} writes/s (target ≥ 200000) · delivered {} + lost {} (target 0) = {} of {} writes · cgbench CPU {:.1} %",
         t.load.storm_writes_per_s,
         t.events_delivered,
         t.lost_events,
         t.accounted_for,
         t.load.storm_writes,
         t.load.cgbench_cpu_percent
+    );
+}
+
+fn tax(out: &mut String, tax: &SyscallTax) {
+    let _ = writeln!(
+        out,
+        "\nsyscall tax on a process cgbench does not watch (getppid, {} a side): {} detached → {} attached, +{} per syscall · attach {} · detach {}",
+        tax.syscalls_per_side,
+        format_ns(tax.detached_ns_per_syscall),
+        format_ns(tax.attached_ns_per_syscall),
+        format_ns(tax.tax_ns_per_syscall),
+        format_ns(tax.attach_median_ns),
+        format_ns(tax.detach_median_ns)
     );
 }
 
@@ -83,10 +98,19 @@ fn runs(out: &mut String, runs: &Runs) {
         e.wall_over_trial_spans,
         e.wall_over_latencies
     );
+    let d = &runs.syscall_tax_duty;
+    let _ = writeln!(
+        out,
+        "the host pays the syscall tax {:.1} % of that run ({} of {}; target: only the docker-family trials' share, {:.1} %)",
+        d.attached_share * 100.0,
+        format_ns(d.attached_ns as f64),
+        format_ns(d.wall_ns as f64),
+        d.docker_family_trials_share * 100.0
+    );
     let m = &runs.memory;
     let _ = writeln!(
         out,
-        "peak RSS: 1000 iterations all routes {:.1} MiB (target ≤ 50) · raw routes 1000 → 10000 iterations: {:.1} → {:.1} MiB",
+        "peak RSS: 1000 iterations all routes {:.1} MiB (target ≤ 50) · raw routes 1000 → 10000 iterations: {:.1} → {:.1} MiB (target: the same ± 1 MiB, ≤ 30)",
         m.peak_rss_kib_1000_all_routes as f64 / KIB_PER_MIB,
         m.peak_rss_kib_1000_raw_routes as f64 / KIB_PER_MIB,
         m.peak_rss_kib_10000_raw_routes as f64 / KIB_PER_MIB

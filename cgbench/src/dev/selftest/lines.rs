@@ -138,6 +138,7 @@ mod tests {
                 end_ns: 1_000,
                 lost_events: 0,
                 container_gone: false,
+                read_back: None,
             },
             outcome: Outcome::Paired(Timeline {
                 request_ns: None,

@@ -122,6 +122,7 @@ fn measured_write(
             end_ns: span.end_ns,
             lost_events: probes.lost()? - before,
             container_gone: false,
+            read_back: None,
         });
     }
     Ok(())

@@ -8,7 +8,7 @@ mod cri;
 mod docker_api;
 mod docker_cli;
 pub mod raw;
-mod raw_kept_open;
+pub mod raw_kept_open;
 mod runc;
 
 use anyhow::anyhow;

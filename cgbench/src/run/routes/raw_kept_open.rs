@@ -24,15 +24,18 @@ impl RawKeptOpen {
     }
 }
 
+/// Writes every file `limit` changes with a `pwrite` on its kept-open fd, timed; the work of a
+/// kept-open trial.
+pub fn write_all(files: &CgroupFiles, open: &KeptOpen, limit: &Limit) -> anyhow::Result<Span> {
+    let writes = files.changes(limit)?;
+    let start_ns = monotonic_ns();
+    let written = writes.iter().try_for_each(|w| open.write(&w.path, &w.value));
+    let end_ns = monotonic_ns();
+    written.map(|()| Span { start_ns, end_ns })
+}
+
 impl Apply for RawKeptOpen {
     fn apply<'a>(&'a self, limit: &'a Limit) -> BoxFuture<'a, anyhow::Result<Span>> {
-        let writes = match self.files.changes(limit) {
-            Ok(writes) => writes,
-            Err(e) => return std::future::ready(Err(e)).boxed(),
-        };
-        let start_ns = monotonic_ns();
-        let written = writes.iter().try_for_each(|w| self.open.write(&w.path, &w.value));
-        let end_ns = monotonic_ns();
-        std::future::ready(written.map(|()| Span { start_ns, end_ns })).boxed()
+        std::future::ready(write_all(&self.files, &self.open, limit)).boxed()
     }
 }

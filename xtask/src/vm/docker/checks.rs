@@ -115,14 +115,17 @@ fn measured(share: &Path, driver: Driver, method: &str, failures: &mut Vec<Strin
 /// with runc's rewrite after it (systemd) — for memory and cpu alike.
 fn wrong_trial(trial: &Trial, driver: Driver) -> Option<String> {
     let about = format!("trial {} ({} {} {})", trial.index, trial.route, trial.target.file, trial.target.value);
-    let timeline = match &trial.outcome {
-        Outcome::Paired(timeline) => timeline,
-        Outcome::Unpaired { reason } | Outcome::Failed { reason } => return Some(format!("{about}: {reason}")),
-    };
     let file = if trial.limit.resource == "memory" { "memory.max" } else { "cpu.max" };
     if trial.target.file != file {
         return Some(format!("{about}: the target is not {file}"));
     }
+    let timeline = match &trial.outcome {
+        Outcome::Paired(timeline) => timeline,
+        // Timed by cgbench's clock, with nothing to pair: the file must hold what was written.
+        Outcome::Timed if trial.read_back.as_ref() == Some(&trial.target.value) => return None,
+        Outcome::Timed => return Some(format!("{about}: the file read back {:?}", trial.read_back)),
+        Outcome::Unpaired { reason } | Outcome::Failed { reason } => return Some(format!("{about}: {reason}")),
+    };
     let by = (timeline.writer_comm.as_str(), timeline.runc_write_exit_ns);
     let expected = match (trial.via_docker(), driver) {
         (false, _) => by == ("cgbench", None),
@@ -221,5 +224,17 @@ mod tests {
             "outcome": { "status": "unpaired", "reason": "no write of 1 to cpu.max was seen" } }))
         .unwrap();
         assert!(wrong_trial(&unpaired, Driver::Cgroupfs).unwrap().ends_with("no write of 1 to cpu.max was seen"));
+    }
+
+    #[test]
+    fn a_raw_trial_is_right_when_its_file_reads_back_what_was_written() {
+        let timed = |read_back: &str| -> Trial {
+            serde_json::from_value(serde_json::json!({ "index": 6, "route": "raw", "limit": { "resource": "cpu" },
+                "target": { "file": "cpu.max", "value": "51000 100000" }, "read_back": read_back,
+                "outcome": { "status": "timed", "latency_ns": 4000 } }))
+            .unwrap()
+        };
+        assert_eq!(wrong_trial(&timed("51000 100000"), Driver::Systemd), None);
+        assert!(wrong_trial(&timed("max 100000"), Driver::Cgroupfs).unwrap().contains("read back"));
     }
 }

@@ -55,6 +55,8 @@ pub struct Trial {
     /// Written only when true.
     #[serde(default)]
     pub container_gone: bool,
+    /// Raw routes: what the target file held after the write.
+    pub read_back: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -76,8 +78,14 @@ pub struct Target {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Paired(Timeline),
-    Unpaired { reason: String },
-    Failed { reason: String },
+    /// A raw route's trial, timed by cgbench's clock; its file read back.
+    Timed,
+    Unpaired {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Mirrors `cgbench::analysis::Timeline`.

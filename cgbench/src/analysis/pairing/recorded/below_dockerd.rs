@@ -44,6 +44,7 @@ fn trial(t: &Value) -> ExecutedTrial {
         end_ns: number(&t["end_ns"]),
         lost_events: 0,
         container_gone: false,
+        read_back: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn replay(recording: &str) -> (Vec<(TrialResult, Enforced)>, Vec<KernelEvent>) {
                 end_ns: t.end_ns,
                 lost_events: 0,
                 container_gone: false,
+                read_back: None,
             };
             (executed, t.paired_in_vm)
         })

@@ -39,6 +39,8 @@ fn trial(t: &Value) -> ExecutedTrial {
         end_ns: number(&t["end_ns"]),
         lost_events: 0,
         container_gone: false,
+        // Recorded while the raw routes were still paired from their kernel write events.
+        read_back: None,
     }
 }
 
