@@ -40,9 +40,15 @@ struct Ended {
 impl Run {
     /// `cgbench compare ARGS --json FILE`, FILE named after `name`.
     fn start(name: &str, args: &[&str]) -> Run {
+        Run::start_with(name, args, &[])
+    }
+
+    /// The same with environment variables set for cgbench.
+    fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         common::assert_root();
         let json = temp(&format!("{name}.json"));
         let mut child = Command::new(CGBENCH)
+            .envs(env.iter().copied())
             .arg("compare")
             .args(args)
             .arg("--json")
@@ -249,7 +255,13 @@ fn the_cri_runtime_stopped_mid_run_ends_it_and_the_pod_is_removed_once_it_is_bac
 fn a_ring_buffer_overflow_leaves_the_affected_trials_unpaired() {
     let host = Host::detect().unwrap();
     let runc = RuncAlias::new();
-    let mut run = Run::start("overflow", &["--iterations", "100", "--routes", "cli", "--strict"]);
+    // A 16 KiB ring (56 events) overflows under a burst of any speed between two trials' drains;
+    // the real 2 MiB one may not, on a busy machine that slows the burst.
+    let mut run = Run::start_with(
+        "overflow",
+        &["--iterations", "100", "--routes", "cli", "--strict"],
+        &[("CGBENCH_RING_BUFFER_BYTES", "16384")],
+    );
     run.wait_for_trials();
     let id = leftover_containers();
     let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &id]);
