@@ -44,7 +44,10 @@ pub fn markdown(out: &mut String, r: &Report) {
         let median = |s: Option<Summary>| s.map(|s| format_ns(s.median_ns)).unwrap_or_default();
         let stage = g
             .applied_to_effect
-            .map(|s| format!("{} · {}", format_ns(s.median_ns), format_ns(s.p99_ns)))
+            .map(|s| match within_the_write(&s) {
+                true => WITHIN_THE_WRITE.to_owned(),
+                false => format!("{} · {}", format_ns(s.median_ns), format_ns(s.p99_ns)),
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -65,20 +68,28 @@ pub fn markdown(out: &mut String, r: &Report) {
     }
 }
 
+/// A memory decrease is in effect when its write returns (the write reclaimed): a stage of zero
+/// in every trial says that better in words than as "0.00 ns".
+const WITHIN_THE_WRITE: &str = "0: in effect as the write returns";
+
+fn within_the_write(s: &Summary) -> bool {
+    s.max_ns == 0.0
+}
+
 fn row(g: &EffectGroup) -> String {
     let label = format!("{:<14} {} {}", g.route.label(), g.resource, g.direction);
-    let median =
-        |s: Option<crate::analysis::stats::Summary>| s.map_or_else(|| "n/a".to_owned(), |s| format_ns(s.median_ns));
+    let median = |s: Option<Summary>| s.map_or_else(|| "n/a".to_owned(), |s| format_ns(s.median_ns));
     let stage = g.applied_to_effect.map_or_else(
         || "n/a".to_owned(),
-        |s| {
-            format!(
+        |s| match within_the_write(&s) {
+            true => WITHIN_THE_WRITE.to_owned(),
+            false => format!(
                 "{} · {} [{}, {}]",
                 format_ns(s.median_ns),
                 format_ns(s.p99_ns),
                 format_ns(s.min_ns),
                 format_ns(s.max_ns)
-            )
+            ),
         },
     );
     let mut counts = format!("{} / {} / {}", g.seen, g.nothing, g.missing);

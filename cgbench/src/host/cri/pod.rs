@@ -28,6 +28,10 @@ use crate::{
 /// takes a few seconds, and its shims keep the sandbox running meanwhile.
 const RUNTIME_GRACE: Duration = Duration::from_secs(30);
 
+/// What containerd's CRI service says to every call but `Version` while it starts up again
+/// (`checkInitialized`): the runtime is back but cannot remove a pod yet.
+const CRI_NOT_INITIALIZED: &str = "server is not initialized yet";
+
 /// A running pod's one container and that container's first process.
 pub struct Pod {
     pub container_id: String,
@@ -136,7 +140,8 @@ impl CriHost {
         let mut told = false;
         loop {
             let removed = self.remove_pod(name).await;
-            if removed.is_ok() || self.answers().await {
+            let initializing = removed.as_ref().is_err_and(|e| format!("{e:#}").contains(CRI_NOT_INITIALIZED));
+            if removed.is_ok() || (!initializing && self.answers().await) {
                 return removed.map(|_| ());
             }
             if Instant::now() >= deadline {
