@@ -78,8 +78,14 @@ impl Bench<'_> {
             floor: Vec::new(),
             ended_early: None,
         };
+        // Under a load no floor is taken: its writes, one grain off the trial's, would change the
+        // limit the workload feels between a trial's write and its effect (a floor write first
+        // would do a memory decrease's reclaim for it).
         let raw_routes = self.routes.keys().any(|&route| !floor::needs_syscall_tracepoints(route));
-        let floor = match raw_routes.then(|| Floor::new(&self.session.files, self.samples)).transpose() {
+        let floor = match (raw_routes && self.settle.is_none())
+            .then(|| Floor::new(&self.session.files, self.samples))
+            .transpose()
+        {
             Ok(floor) => floor,
             Err(e) => {
                 collected.ended_early = Some(e);
@@ -108,7 +114,8 @@ impl Bench<'_> {
         collected
     }
 
-    /// One trial, with its floor beside it when `floor` is given and the route is a raw one.
+    /// One trial, with its floor beside it when `floor` is given and the route is a raw one; a
+    /// raw trial's file is read back either way.
     async fn one(
         &self,
         probes: &mut Probes,
@@ -123,7 +130,8 @@ impl Bench<'_> {
             self.routes.get(&planned.route).ok_or_else(|| anyhow!("route {:?} was not set up", planned.route))?;
         let files = route.own_files().unwrap_or(&self.session.files);
         let target = files.trial_target(&planned.limit)?;
-        let floor = floor.filter(|_| !floor::needs_syscall_tracepoints(planned.route));
+        let raw = !floor::needs_syscall_tracepoints(planned.route);
+        let floor = floor.filter(|_| raw);
         let floor_first = floor::floor_first(planned.index);
         if let Some(floor) = floor.filter(|_| floor_first) {
             collected.floor.push(floor.sample(&planned)?);
@@ -131,8 +139,8 @@ impl Bench<'_> {
         let lost_before = probes.lost()?;
         let applied = route.apply(&planned.limit).await;
         // No probe saw a raw write: the file says whether it landed.
-        let read_back = match (&applied, floor) {
-            (Ok(_), Some(_)) => Some(io::read_value(&files.target(&planned.limit).path)?),
+        let read_back = match (&applied, raw) {
+            (Ok(_), true) => Some(io::read_value(&files.target(&planned.limit).path)?),
             _ => None,
         };
         if let Some(floor) = floor.filter(|_| !floor_first && applied.is_ok()) {

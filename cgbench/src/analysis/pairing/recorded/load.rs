@@ -3,46 +3,19 @@
 //! file's `recorded` says how): the raw and runc routes, every event of the run in the probes'
 //! raw format, and each trial's effect as the run reported it.
 
-use probe_common::{CgroupKey, EVENT_OOM_VICTIM, EVENT_RECLAIM, EVENT_RESUME, EVENT_THROTTLE};
+use probe_common::{EVENT_OOM_VICTIM, EVENT_RECLAIM, EVENT_RESUME, EVENT_THROTTLE};
 use serde_json::Value;
 
-use super::super::{effect::*, *};
+use super::{
+    super::{effect::*, *},
+    cgroup, number, trial,
+};
 use crate::{
     kernel::events::fixtures::{raw_effect, raw_exec, raw_write},
     load::Load,
-    resource::{Limit, Limits, Resource},
-    trial::{PlannedTrial, Route, Target},
+    resource::{Limits, Resource},
+    trial::Route,
 };
-
-fn number(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn cgroup(text: &Value) -> CgroupKey {
-    let (dev, ino) = text.as_str().unwrap().split_once(':').unwrap();
-    CgroupKey { dev: dev.parse().unwrap(), _pad: 0, ino: ino.parse().unwrap() }
-}
-
-fn trial(t: &Value) -> ExecutedTrial {
-    let value = t["value"].as_str().unwrap();
-    let n: u64 = value.parse().unwrap();
-    let limit = if t["file"] == "memory.limit_in_bytes" {
-        Limit::Memory { bytes: n }
-    } else {
-        Limit::Cpu { quota_us: n, period_us: 100_000 }
-    };
-    let route = Route::ALL.into_iter().find(|r| t["route"] == r.flag()).unwrap();
-    ExecutedTrial {
-        planned: PlannedTrial { index: number(&t["index"]) as usize, route, limit, warmup: false },
-        target: Target { file: t["file"].as_str().unwrap().into(), value: value.into(), cgroup: cgroup(&t["cgroup"]) },
-        start_ns: number(&t["start_ns"]),
-        end_ns: number(&t["end_ns"]),
-        lost_events: 0,
-        container_gone: false,
-        // Recorded while the raw routes were still paired from their kernel write events.
-        read_back: None,
-    }
-}
 
 fn event(e: &Value) -> Option<KernelEvent> {
     let n = |key: &str| number(&e[key]);

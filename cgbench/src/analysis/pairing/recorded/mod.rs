@@ -5,3 +5,43 @@
 mod below_dockerd;
 mod cgroup_v2;
 mod load;
+
+use probe_common::CgroupKey;
+use serde_json::Value;
+
+use crate::{
+    resource::Limit,
+    trial::{ExecutedTrial, PlannedTrial, Route, Target},
+};
+
+fn number(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// `dev:ino`, as the report writes a cgroup.
+fn cgroup(text: &Value) -> CgroupKey {
+    let (dev, ino) = text.as_str().unwrap().split_once(':').unwrap();
+    CgroupKey { dev: dev.parse().unwrap(), _pad: 0, ino: ino.parse().unwrap() }
+}
+
+/// A trial of a recorded v1 run's report. These runs predate caller timing: their raw trials
+/// are paired from their kernel write events, as they were then.
+fn trial(t: &Value) -> ExecutedTrial {
+    let value = t["value"].as_str().unwrap();
+    let n: u64 = value.parse().unwrap();
+    let limit = if t["file"] == "memory.limit_in_bytes" {
+        Limit::Memory { bytes: n }
+    } else {
+        Limit::Cpu { quota_us: n, period_us: 100_000 }
+    };
+    let route = Route::ALL.into_iter().find(|r| t["route"] == r.flag()).unwrap();
+    ExecutedTrial {
+        planned: PlannedTrial { index: number(&t["index"]) as usize, route, limit, warmup: false },
+        target: Target { file: t["file"].as_str().unwrap().into(), value: value.into(), cgroup: cgroup(&t["cgroup"]) },
+        start_ns: number(&t["start_ns"]),
+        end_ns: number(&t["end_ns"]),
+        lost_events: 0,
+        container_gone: false,
+        read_back: None,
+    }
+}
