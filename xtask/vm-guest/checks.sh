@@ -17,12 +17,51 @@ say() { echo "cgbench-vm: $driver: $*"; }
 # Seconds since the kernel started: the one clock of the step timings.
 now() { cut -d' ' -f1 /proc/uptime; }
 
+# A step's time limit: the slowest takes ~35 s here under TCG. One that outlives it is stuck, and
+# what every process waits on then is what the host needs to see, not a boot that times out.
+step_limit=300
+
+# What each process waits on (its state, wchan, and the kernel stacks of cgbench's and Docker's
+# tasks), and the kernel's list of blocked tasks (SysRq w).
+waits() {
+    ps -eo pid,ppid,stat,wchan:32,etimes,args
+    for proc in /proc/[0-9]*; do
+        case "$(cat $proc/comm 2> /dev/null)" in
+            cgbench | docker | dockerd | containerd* | runc | systemd) ;;
+            *) continue ;;
+        esac
+        for task in $proc/task/*; do
+            echo "--- ${task#/proc/} $(cat $task/comm 2> /dev/null) $(cut -d' ' -f3 $task/stat 2> /dev/null)"
+            cat $task/stack 2> /dev/null
+        done
+    done
+    echo w > /proc/sysrq-trigger
+    dmesg | tail -n 120
+}
+
+# watchdog NAME: once the step NAME has run for step_limit seconds, what everything waits on goes
+# to <driver>-hung.txt; then cgbench is interrupted (it cleans up), and killed 30 s later with
+# any docker CLI still waiting, so that the boot's remaining steps still run.
+watchdog() {
+    sleep $step_limit
+    say "$1: still running after $step_limit s; what each process waits on is in $driver-hung.txt"
+    { echo "=== $1: still running after $step_limit s"; waits; } >> $out-hung.txt 2>&1
+    pkill -INT -x cgbench
+    sleep 30
+    { echo "=== $1: 30 s after SIGINT"; waits; } >> $out-hung.txt 2>&1
+    pkill -KILL -x cgbench
+    pkill -KILL -x docker
+}
+
 # step NAME COMMAND...: runs it and appends its duration and exit code to <driver>-steps.jsonl.
 step() {
-    local name=$1 started=$(now) code seconds
+    local name=$1 started=$(now) code seconds watching
     shift
+    watchdog "$name" &
+    watching=$!
     "$@"
     code=$?
+    kill $watching 2> /dev/null
     seconds=$(echo "$started $(now)" | awk '{printf "%.1f", $2 - $1}')
     echo "{\"step\":\"$name\",\"seconds\":$seconds,\"exit_code\":$code}" >> $out-steps.jsonl
     say "$name: exit $code after $seconds s"
@@ -32,7 +71,7 @@ dockerd_answers() {
     tries=0
     until docker version > /dev/null 2>&1; do
         tries=$((tries + 1))
-        [ $tries -gt 1200 ] && return 1
+        [ $tries -gt 400 ] && return 1
         sleep 0.5
     done
 }

@@ -180,7 +180,7 @@ fn left_as_found(share: &Path, driver: Driver, run: &str, failures: &mut Vec<Str
     Ok(())
 }
 
-fn indented(text: &str) -> String {
+pub fn indented(text: &str) -> String {
     text.lines().map(|l| format!("vm-test:   {l}\n")).collect()
 }
 

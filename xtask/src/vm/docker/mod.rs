@@ -79,6 +79,12 @@ pub fn test(disk: &Disk, binary: &Path, timings: &mut Timings) -> anyhow::Result
         std::fs::write(guest.join("plan"), plan(driver))?;
         let stage = format!("stage 2: {} driver boot", driver.name());
         timings.time(&stage, || boot(disk, &share, driver))?;
+        // A stuck step, stopped by the guest's watchdog: what every process was waiting on.
+        let hung = share.join(format!("{}-hung.txt", driver.name()));
+        if let Ok(waits) = std::fs::read_to_string(&hung) {
+            print!("{}", checks::indented(&waits));
+            failures.push(format!("{} boot: a step was stuck; see {}", driver.name(), hung.display()));
+        }
         if share.join(format!("{}.done", driver.name())).exists() {
             failures.extend(checks::judge(&share, driver, timings)?);
         } else {
