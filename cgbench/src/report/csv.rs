@@ -1,10 +1,11 @@
 //! `--csv FILE`: one row per trial with every timestamp (CLOCK_MONOTONIC ns), for spreadsheets
-//! and plotting scripts. Absent timestamps are empty cells.
+//! and plotting scripts. Absent timestamps are empty cells, as are the effect's cells of a run
+//! without `--load` and of the other resource's trials.
 
 use super::Report;
-use crate::analysis::Outcome;
+use crate::analysis::{Outcome, pairing::effect::Effect};
 
-const HEADER: &str = "index,route,resource,target_file,target_value,status,reason,start_ns,request_ns,request_syscall,exec_ns,first_write_ns,write_enter_ns,write_exit_ns,end_ns,writer_pid,writer_comm,latency_ns,daemon_latency_ns";
+const HEADER: &str = "index,route,resource,target_file,target_value,status,reason,start_ns,request_ns,request_syscall,exec_ns,first_write_ns,write_enter_ns,write_exit_ns,end_ns,writer_pid,writer_comm,latency_ns,daemon_latency_ns,read_back,effect_direction,effect_status,effect_ns,effect_after_applied_ns,effect_signal,effect_reason";
 
 /// RFC 4180 quoting, only where a field needs it.
 fn field(value: &str) -> String {
@@ -50,11 +51,30 @@ pub fn render(r: &Report) -> String {
             opt(timeline.map(|t| t.writer_comm.clone())),
             opt(t.latency_ns()),
             opt(timeline.and_then(|t| t.daemon_latency_ns)),
+            opt(e.read_back.as_ref()),
+            opt(t.effect.as_ref().map(|effect| effect.direction)),
         ];
-        out.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        let effect = t.effect.as_ref().map(|in_effect| effect_cells(&in_effect.effect)).unwrap_or_default();
+        out.push_str(&cells.iter().chain(&effect).map(|c| field(c)).collect::<Vec<_>>().join(","));
         out.push('\n');
     }
     out
+}
+
+/// Status, time, time after the applied write, signal and reason of an effect.
+fn effect_cells(effect: &Effect) -> [String; 5] {
+    let status = |s: &str| s.to_owned();
+    match effect {
+        Effect::Seen { ns, after_applied_ns, signal } => {
+            [status("seen"), ns.to_string(), after_applied_ns.to_string(), signal.clone(), String::new()]
+        }
+        Effect::OomKill { ns, after_applied_ns, pid } => {
+            [status("oom_kill"), ns.to_string(), after_applied_ns.to_string(), format!("oom victim pid {pid}"), String::new()]
+        }
+        Effect::Nothing { reason } => [status("nothing"), String::new(), String::new(), String::new(), reason.clone()],
+        Effect::Refused { reason } => [status("refused"), String::new(), String::new(), String::new(), reason.clone()],
+        Effect::Missing { reason } => [status("missing"), String::new(), String::new(), String::new(), reason.clone()],
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The trial schedule: which route sets which limit, in which order. Pure, so it is tested alone.
 
+use super::floor::{BLOCK_ITERATIONS, needs_syscall_tracepoints};
 use crate::{
     resource::{CpuGrain, Limit, Resource},
     trial::{PlannedTrial, Route},
@@ -25,33 +26,68 @@ pub struct Schedule<'a> {
 }
 
 impl Schedule<'_> {
-    /// `warmup` then `iterations` limit changes per route, memory and cpu alternating. Within an
-    /// iteration every route runs once, in a shuffled order, so that neither a drifting machine
-    /// nor one route's after-effects bias another. Every trial flips between the two values of
-    /// its resource and is nudged to a value of its own, in steps the path keeps as they are:
-    /// under Docker's systemd driver a CPU nudge of 1 µs would have systemd write a rounded
-    /// quota first and runc the trial's later, which a user's value of whole steps never does.
+    /// The trials in the order they run: `warmup` then `iterations` limit changes per route,
+    /// memory and cpu alternating. Within an iteration every route runs once, in a shuffled
+    /// order, so that neither a drifting machine nor one route's after-effects bias another; the
+    /// iterations then run in blocks (`blocks`). Values are given in that running order: every
+    /// trial flips its resource between the two values from the one that ran before it (under
+    /// `--load`, the direction of each change is what the workload feels), and is nudged to a
+    /// value of its own, in steps the path keeps as they are: under Docker's systemd driver a CPU
+    /// nudge of 1 µs would have systemd write a rounded quota first and runc the trial's later,
+    /// which a user's value of whole steps never does.
     pub fn trials(&self) -> Vec<PlannedTrial> {
         let mut rng = fastrand::Rng::with_seed(self.seed);
-        let mut seq = [0u64; 2];
-        let mut trials = Vec::with_capacity((self.warmup + self.iterations) * self.routes.len());
+        let mut iterations = Vec::with_capacity(self.warmup + self.iterations);
         for i in 0..self.warmup + self.iterations {
-            let (resource, values, window) = match (i % 2, self.cpu_grain) {
-                (0, _) => (Resource::Memory, &self.memory, UNIQUE_WINDOW),
-                (_, CpuGrain::Microsecond) => (Resource::Cpu, &self.cpu, UNIQUE_WINDOW),
-                (_, CpuGrain::SystemdStep) => (Resource::Cpu, &self.cpu, UNIQUE_WINDOW_SYSTEMD_CPU),
-            };
+            let resource = if i % 2 == 0 { Resource::Memory } else { Resource::Cpu };
             let mut order = self.routes.to_vec();
             rng.shuffle(&mut order);
-            for route in order {
+            iterations.push(order.into_iter().map(|route| Slot { route, resource, warmup: i < self.warmup }).collect());
+        }
+        let mut seq = [0u64; 2];
+        blocks(iterations)
+            .into_iter()
+            .enumerate()
+            .map(|(index, Slot { route, resource, warmup })| {
+                let (values, window) = match (resource, self.cpu_grain) {
+                    (Resource::Memory, _) => (&self.memory, UNIQUE_WINDOW),
+                    (Resource::Cpu, CpuGrain::Microsecond) => (&self.cpu, UNIQUE_WINDOW),
+                    (Resource::Cpu, CpuGrain::SystemdStep) => (&self.cpu, UNIQUE_WINDOW_SYSTEMD_CPU),
+                };
                 let n = &mut seq[resource as usize];
                 let limit = values[(*n % 2) as usize].nudged(*n % window + 1, self.cpu_grain);
-                trials.push(PlannedTrial { index: trials.len(), route, limit, warmup: i < self.warmup });
                 *n += 1;
-            }
-        }
-        trials
+                PlannedTrial { index, route, limit, warmup }
+            })
+            .collect()
     }
+}
+
+/// A trial before its value is given: its route, its resource, and whether it warms up.
+struct Slot {
+    route: Route,
+    resource: Resource,
+    warmup: bool,
+}
+
+/// The iterations in blocks of `BLOCK_ITERATIONS` — the last takes what is left over, such as the
+/// warm-up's, rather than cost a block pair of its own — each split into its daemon trials and
+/// its raw trials (floor.rs: the syscall tracepoints are attached for the first kind only), in
+/// their shuffled order. The kinds take turns to come first, so that two blocks of the same kind
+/// meet and the tracepoints are toggled once per block, not twice.
+fn blocks(iterations: Vec<Vec<Slot>>) -> Vec<Slot> {
+    let chunks = (iterations.len() / BLOCK_ITERATIONS).max(1);
+    let mut out = Vec::new();
+    let mut iterations = iterations.into_iter();
+    for n in 0..chunks {
+        let take = if n + 1 == chunks { usize::MAX } else { BLOCK_ITERATIONS };
+        let (daemon, raw): (Vec<Slot>, Vec<Slot>) =
+            iterations.by_ref().take(take).flatten().partition(|s| needs_syscall_tracepoints(s.route));
+        let [first, second] = if n % 2 == 0 { [daemon, raw] } else { [raw, daemon] };
+        out.extend(first);
+        out.extend(second);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -63,30 +99,74 @@ mod tests {
     }
 
     fn schedule_with(iterations: usize, warmup: usize, routes: &[Route], cpu_grain: CpuGrain) -> Vec<PlannedTrial> {
+        Schedule { iterations, warmup, cpu_grain, ..base(routes) }.trials()
+    }
+
+    fn base(routes: &[Route]) -> Schedule<'_> {
         Schedule {
-            iterations,
-            warmup,
+            iterations: 6,
+            warmup: 1,
             routes,
             memory: [Limit::Memory { bytes: 256 << 20 }, Limit::Memory { bytes: 512 << 20 }],
             cpu: [Limit::cpus(500_000).unwrap(), Limit::cpus(1_000_000).unwrap()],
-            cpu_grain,
+            cpu_grain: CpuGrain::Microsecond,
             seed: 42,
         }
-        .trials()
     }
 
+    /// Daemon and raw routes alike: one block of each kind, as in any run shorter than a block.
     #[test]
     fn every_route_runs_once_per_iteration_and_resources_alternate() {
         let plan = schedule(4, 0, &Route::ALL);
         assert_eq!(plan.len(), 4 * Route::ALL.len());
-        for (i, chunk) in plan.chunks(Route::ALL.len()).enumerate() {
-            let mut routes: Vec<Route> = chunk.iter().map(|t| t.route).collect();
-            routes.sort();
-            assert_eq!(routes, Route::ALL);
-            let expected = if i % 2 == 0 { Resource::Memory } else { Resource::Cpu };
-            assert!(chunk.iter().all(|t| t.limit.resource() == expected));
-        }
         assert!(plan.iter().enumerate().all(|(i, t)| t.index == i));
+        for kind in [true, false] {
+            let block: Vec<&PlannedTrial> = plan.iter().filter(|t| needs_syscall_tracepoints(t.route) == kind).collect();
+            let routes = block.len() / 4;
+            for (i, iteration) in block.chunks(routes).enumerate() {
+                let mut seen: Vec<Route> = iteration.iter().map(|t| t.route).collect();
+                seen.sort();
+                seen.dedup();
+                assert_eq!(seen.len(), routes, "every route once per iteration");
+                let expected = if i % 2 == 0 { Resource::Memory } else { Resource::Cpu };
+                assert!(iteration.iter().all(|t| t.limit.resource() == expected));
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_alternate_kinds_and_keep_each_kinds_order() {
+        let routes = [Route::DockerCli, Route::Raw, Route::DockerApi, Route::RawKeptOpen];
+        let plan = schedule(3 * BLOCK_ITERATIONS + 2, 0, &routes);
+        let kinds: Vec<(bool, usize)> = plan
+            .chunk_by(|a, b| needs_syscall_tracepoints(a.route) == needs_syscall_tracepoints(b.route))
+            .map(|block| (needs_syscall_tracepoints(block[0].route), block.len()))
+            .collect();
+        let block = 2 * BLOCK_ITERATIONS;
+        // Two blocks of the same kind meet: the tracepoints toggle once per block.
+        assert_eq!(kinds, [(true, block), (false, 2 * block), (true, 2 * block + 4), (false, block + 2 * 2)]);
+        assert_eq!(plan.len(), (3 * BLOCK_ITERATIONS + 2) * routes.len());
+    }
+
+    /// The direction of every change is what a workload feels under `--load`: each trial flips
+    /// its resource from the value of the one before it, in the order they run.
+    #[test]
+    fn in_running_order_each_trial_flips_its_resource() {
+        let routes = [Route::DockerApi, Route::Raw];
+        for seed in 0..50 {
+            let plan = Schedule { seed, ..base(&routes) }.trials();
+            for resource in [Resource::Memory, Resource::Cpu] {
+                let halves: Vec<bool> = plan
+                    .iter()
+                    .filter(|t| t.limit.resource() == resource)
+                    .map(|t| match t.limit {
+                        Limit::Memory { bytes } => bytes > 384 << 20,
+                        Limit::Cpu { quota_us, .. } => quota_us > 75_000,
+                    })
+                    .collect();
+                assert!(halves.windows(2).all(|w| w[0] != w[1]), "seed {seed}: {halves:?}");
+            }
+        }
     }
 
     #[test]
@@ -99,20 +179,23 @@ mod tests {
 
     /// A report's seed must give its route order back: this fails if the generator's output for a
     /// seed changes (say, a fastrand upgrade), so that it is not changed by accident. The routes
-    /// are the default ones, as they were before routes below dockerd existed.
+    /// are the default ones, as they were before routes below dockerd existed; the shuffles are
+    /// the same as then (cli, raw, api, raw-open, then api, raw-open, cli, raw), the blocks since
+    /// run the daemon routes' trials first.
     #[test]
     fn a_seed_gives_the_same_order_as_it_always_did() {
         let routes = [Route::DockerCli, Route::DockerApi, Route::Raw, Route::RawKeptOpen];
         let order: Vec<&str> = schedule(2, 0, &routes).iter().map(|t| t.route.flag()).collect();
-        assert_eq!(order, ["cli", "raw", "api", "raw-open", "api", "raw-open", "cli", "raw"]);
+        assert_eq!(order, ["cli", "api", "api", "cli", "raw", "raw-open", "raw-open", "raw"]);
     }
 
     #[test]
-    fn warmup_comes_first_and_is_marked() {
+    fn warmup_comes_first_in_each_block_and_is_marked() {
         let plan = schedule(3, 2, &[Route::DockerCli, Route::Raw]);
-        assert_eq!(plan.len(), 10);
-        assert!(plan[..4].iter().all(|t| t.warmup));
-        assert!(plan[4..].iter().all(|t| !t.warmup));
+        let warmups: Vec<bool> = plan.iter().map(|t| t.warmup).collect();
+        let block = [true, true, false, false, false];
+        assert_eq!(warmups, [block, block].concat());
+        assert!(plan[..5].iter().all(|t| t.route == Route::DockerCli));
     }
 
     #[test]

@@ -68,8 +68,8 @@ pub struct Bench<'a> {
 
 impl Bench<'_> {
     /// Runs `schedule` until its end, a fault or a signal; what ran before is kept either way.
-    /// It runs in blocks (see `floor`): the syscall tracepoints are attached only for the trials
-    /// that need them.
+    /// The schedule comes in blocks (plan.rs): the syscall tracepoints are attached only for the
+    /// trials that need them, and toggled where the kind of route changes.
     pub async fn run(&self, probes: &mut Probes, schedule: Vec<PlannedTrial>, quiet: bool) -> Collected {
         let mut progress = Progress::new(schedule.len(), quiet);
         let mut collected = Collected {
@@ -92,12 +92,13 @@ impl Bench<'_> {
                 return collected;
             }
         };
-        'blocks: for block in floor::blocks(schedule, self.routes.len()) {
-            if let Err(e) = probes.syscall_tracepoints(block.syscall_tracepoints) {
+        let kind = |t: &PlannedTrial| floor::needs_syscall_tracepoints(t.route);
+        'blocks: for block in schedule.chunk_by(|a, b| kind(a) == kind(b)) {
+            if let Err(e) = probes.syscall_tracepoints(kind(&block[0])) {
                 collected.ended_early = Some(e);
                 break;
             }
-            for planned in block.trials {
+            for &planned in block {
                 match self.one(probes, planned, floor.as_ref(), &mut collected).await {
                     Ok(()) => progress.tick(),
                     Err(e) => {

@@ -204,3 +204,29 @@ fn reports_show_applied_and_in_effect_by_direction() {
     let markdown = String::from_utf8(markdown).unwrap();
     assert!(markdown.contains("### In effect") && markdown.contains("| raw write | cpu | decrease |"), "{markdown}");
 }
+
+/// The CSV carries each trial's direction and effect beside its timestamps, as the JSON does.
+#[test]
+fn csv_rows_carry_the_effect() {
+    let results: Vec<TrialResult> = cpu().into_iter().map(|(r, _)| r).collect();
+    let mut report = crate::report::fixtures::report();
+    report.config.load = Load::Cpu;
+    report.trials = results;
+    let mut csv = Vec::new();
+    report.write(crate::report::Format::Csv, &mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let seen: Vec<&Vec<&str>> = rows.iter().filter(|r| r[column("effect_status")] == "seen").collect();
+    assert!(!seen.is_empty(), "{csv}");
+    for row in seen {
+        let at: u64 = row[column("effect_ns")].parse().unwrap();
+        let after: u64 = row[column("effect_after_applied_ns")].parse().unwrap();
+        assert!(after > 0 && at > after, "{row:?}");
+        assert!(["increase", "decrease"].contains(&row[column("effect_direction")]), "{row:?}");
+    }
+    let memory_rows = rows.iter().filter(|r| r[column("resource")] == "memory");
+    assert!(memory_rows.into_iter().all(|r| r[column("effect_status")].is_empty()), "only the loaded resource");
+}
