@@ -6,7 +6,7 @@ set -u
 driver=$1
 share=/mnt/host
 cgbench=$share/guest/cgbench
-# iterations, methods (each an --attach value) and faults, as the host asked.
+# iterations, methods (each an --attach value), loads and faults, as the host asked.
 . $share/guest/plan
 out=$share/$driver
 # Every route this cgbench has: the table of each method then covers them all.
@@ -103,6 +103,20 @@ compare_run() {
     return $code
 }
 
+# load_run LOAD METHOD: `cgbench compare --load LOAD --attach METHOD` on cgbench's own container,
+# the raw and API routes, as <driver>-load-LOAD.*. Memory values small enough for the workload
+# to fill them quickly under TCG.
+load_run() {
+    local name=load-$1 code
+    leftovers > $out-$name.left
+    $cgbench compare --iterations $iterations --routes api,raw --load $1 --attach $2 --memory-values 64m,128m \
+        --quiet --json $out-$name.json --events $out-$name.events > $out-$name.txt 2> $out-$name.stderr
+    code=$?
+    echo $code > $out-$name.exit
+    leftovers >> $out-$name.left
+    return $code
+}
+
 # The container --container runs measure, made as a user would make it; its limit files and
 # Docker's (and systemd's) record of them are read before and after each run.
 target_container() {
@@ -174,6 +188,13 @@ for method in $methods; do
     esac
 done
 [ -n "${target:-}" ] && docker rm -f $target > /dev/null
+for load in $loads; do
+    # Where the write probes are fentry/fexit (auto) and kprobes: the effect probes beside each.
+    case $load in
+        cpu) step "compare --load cpu --attach auto" load_run cpu auto ;;
+        memory) step "compare --load memory --attach kprobe" load_run memory kprobe ;;
+    esac
+done
 for fault in $faults; do
     case $fault in
         kill) step "container killed mid-run" fault kill kill_container ;;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{
     super::Timings,
-    Driver, ITERATIONS, METHODS,
+    Driver, ITERATIONS, LOADS, METHODS,
     report::{
         DoctorCheck, Honesty, Leftovers, Outcome, Report, Step, Trial, exit_code, read_json, read_lines, read_text,
     },
@@ -24,6 +24,9 @@ pub fn judge(share: &Path, driver: Driver, timings: &mut Timings) -> anyhow::Res
     doctor(share, driver, &mut failures)?;
     for method in METHODS {
         measured(share, driver, method, &mut failures)?;
+    }
+    for load in LOADS {
+        loaded(share, driver, load, &mut failures)?;
     }
     for fault in driver.faults() {
         ended_by(share, driver, fault, &mut failures)?;
@@ -139,6 +142,68 @@ fn wrong_trial(trial: &Trial, driver: Driver) -> Option<String> {
     })
 }
 
+/// A `compare --load` run (routes api and raw): clean and complete on cgroup v2, every trial of
+/// the loaded resource with its direction and its effect seen or the reason it was not, some
+/// decrease felt, and the host as it was before.
+fn loaded(share: &Path, driver: Driver, load: &str, failures: &mut Vec<String>) -> anyhow::Result<()> {
+    let run = format!("{}-load-{load}", driver.name());
+    let name = format!("load-{load}");
+    let code = exit_code(share, driver.name(), &name)?;
+    if code != 0 {
+        let stderr = read_text(share, driver.name(), &format!("{name}.stderr"))?;
+        failures.push(format!("{run}: compare exited {code}: {}", stderr.trim()));
+        return Ok(());
+    }
+    let text = read_text(share, driver.name(), &format!("{name}.txt"))?;
+    println!("vm-test: {run}: the in-effect table as cgbench printed it in the VM (emulated: TCG)");
+    let effect_table = text.lines().skip_while(|l| !l.starts_with("in effect")).take_while(|l| !l.is_empty());
+    print!("{}", indented(&effect_table.collect::<Vec<_>>().join("\n")));
+    let report: Report = read_json(share, driver.name(), &format!("{name}.json"))?;
+    if report.environment.cgroup_layout != "unified" || report.environment.docker_cgroup_driver != driver.name() {
+        failures.push(format!("{run}: measured on {:?}", report.environment));
+    }
+    let clean = Honesty { lost_events: 0, unpaired_trials: 0, failed_trials: 0, out_of_order_trials: 0 };
+    if report.honesty != clean || report.ended_early.is_some() || report.trials.len() != ITERATIONS * 2 {
+        failures.push(format!(
+            "{run}: {} trials, {:?}, ended early: {:?}",
+            report.trials.len(),
+            report.honesty,
+            report.ended_early
+        ));
+    }
+    failures.extend(wrong_effects(&report.trials, load).into_iter().map(|wrong| format!("{run}: {wrong}")));
+    left_as_found(share, driver, &name, failures)
+}
+
+/// What is wrong with the effects of a `--load` run's trials: one of the loaded resource without
+/// an effect or with an unknown status, one of the other resource with one, or no decrease felt.
+fn wrong_effects(trials: &[Trial], load: &str) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut decreases_felt = 0;
+    for trial in trials {
+        let about = format!("trial {} ({} {})", trial.index, trial.route, trial.target.value);
+        match (&trial.effect, trial.limit.resource == load) {
+            (None, true) => wrong.push(format!("{about}: no effect")),
+            (Some(e), false) => wrong.push(format!("{about}: an effect on a resource not loaded: {e:?}")),
+            (Some(e), true) if !["seen", "oom_kill", "nothing", "refused", "missing"].contains(&e.status.as_str()) => {
+                wrong.push(format!("{about}: {e:?}"))
+            }
+            (Some(e), true) if e.status != "seen" && e.reason.as_deref().is_none_or(str::is_empty) => {
+                wrong.push(format!("{about}: {} without a reason", e.status))
+            }
+            (Some(e), true) if e.status == "seen" && e.after_applied_ns.is_none_or(|ns| ns > 300_000_000) => {
+                wrong.push(format!("{about}: seen, but not within 300 ms of the write: {e:?}"))
+            }
+            (Some(e), true) => decreases_felt += usize::from(e.direction == "decrease" && e.status == "seen"),
+            (None, false) => {}
+        }
+    }
+    if decreases_felt == 0 {
+        wrong.push(format!("no {load} decrease was felt"));
+    }
+    wrong
+}
+
 /// A run that a fault ended, as on cgroup v1: exit 1, one error line, the trials before the
 /// fault reported as a partial run (only the one in flight may be unpaired, saying the
 /// container went), and nothing left behind.
@@ -224,6 +289,32 @@ mod tests {
             "outcome": { "status": "unpaired", "reason": "no write of 1 to cpu.max was seen" } }))
         .unwrap();
         assert!(wrong_trial(&unpaired, Driver::Cgroupfs).unwrap().ends_with("no write of 1 to cpu.max was seen"));
+    }
+
+    #[test]
+    fn every_loaded_trial_needs_an_effect_and_some_decrease_a_seen_one() {
+        let trial = |resource: &str, effect: serde_json::Value| -> Trial {
+            serde_json::from_value(serde_json::json!({ "index": 2, "route": "raw", "limit": { "resource": resource },
+                "target": { "file": "cpu.max", "value": "51000 100000" }, "read_back": null,
+                "outcome": { "status": "timed", "latency_ns": 4000 }, "effect": effect }))
+            .unwrap()
+        };
+        let felt =
+            trial("cpu", serde_json::json!({ "direction": "decrease", "status": "seen", "after_applied_ns": 9 }));
+        let lifted = trial(
+            "cpu",
+            serde_json::json!({ "direction": "increase", "status": "nothing", "reason": "none throttled" }),
+        );
+        let memory = trial("memory", serde_json::Value::Null);
+        assert!(wrong_effects(&[felt, lifted, memory], "cpu").is_empty());
+        let missing = trial(
+            "cpu",
+            serde_json::json!({ "direction": "decrease", "status": "missing", "reason": "not within 300 ms" }),
+        );
+        assert_eq!(wrong_effects(&[missing], "cpu"), ["no cpu decrease was felt"]);
+        let bare = trial("cpu", serde_json::json!({ "direction": "increase", "status": "nothing" }));
+        assert!(wrong_effects(&[bare], "cpu")[0].ends_with("nothing without a reason"));
+        assert!(wrong_effects(&[trial("cpu", serde_json::Value::Null)], "cpu")[0].ends_with("no effect"));
     }
 
     #[test]

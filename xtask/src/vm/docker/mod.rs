@@ -61,9 +61,17 @@ const ITERATIONS: usize = 20;
 /// Each an `--attach` value: auto must pick fentry there.
 const METHODS: [&str; 3] = ["auto", "kprobe", "tracepoint"];
 
+/// Each a `--load` value, run with `--attach auto` (cpu) and `--attach kprobe` (memory).
+const LOADS: [&str; 2] = ["cpu", "memory"];
+
 /// The guest's `plan`, sourced by checks.sh.
 fn plan(driver: Driver) -> String {
-    format!("iterations={ITERATIONS}\nmethods=\"{}\"\nfaults=\"{}\"\n", METHODS.join(" "), driver.faults().join(" "))
+    format!(
+        "iterations={ITERATIONS}\nmethods=\"{}\"\nloads=\"{}\"\nfaults=\"{}\"\n",
+        METHODS.join(" "),
+        LOADS.join(" "),
+        driver.faults().join(" ")
+    )
 }
 
 /// Boots each driver in turn and judges what its checks left; returns what failed.

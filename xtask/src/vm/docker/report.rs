@@ -58,6 +58,19 @@ pub struct Trial {
     /// Raw routes: what the target file held after the write.
     pub read_back: Option<String>,
     pub outcome: Outcome,
+    /// Written only under `--load`, for trials of the loaded resource.
+    #[serde(default)]
+    pub effect: Option<InEffect>,
+}
+
+/// Mirrors `cgbench::analysis::pairing::effect::InEffect`: a direction, and the effect's status
+/// (`seen`, `oom_kill`, `nothing`, `refused` or `missing`) with its time or its reason.
+#[derive(Debug, Deserialize)]
+pub struct InEffect {
+    pub direction: String,
+    pub status: String,
+    pub after_applied_ns: Option<u64>,
+    pub reason: Option<String>,
 }
 
 /// The tag of `cgbench::resource::Limit`.
