@@ -68,9 +68,13 @@ fn effect_cells(effect: &Effect) -> [String; 5] {
         Effect::Seen { ns, after_applied_ns, signal } => {
             [status("seen"), ns.to_string(), after_applied_ns.to_string(), signal.clone(), String::new()]
         }
-        Effect::OomKill { ns, after_applied_ns, pid } => {
-            [status("oom_kill"), ns.to_string(), after_applied_ns.to_string(), format!("oom victim pid {pid}"), String::new()]
-        }
+        Effect::OomKill { ns, after_applied_ns, pid } => [
+            status("oom_kill"),
+            ns.to_string(),
+            after_applied_ns.to_string(),
+            format!("oom victim pid {pid}"),
+            String::new(),
+        ],
         Effect::Nothing { reason } => [status("nothing"), String::new(), String::new(), String::new(), reason.clone()],
         Effect::Refused { reason } => [status("refused"), String::new(), String::new(), String::new(), reason.clone()],
         Effect::Missing { reason } => [status("missing"), String::new(), String::new(), String::new(), reason.clone()],

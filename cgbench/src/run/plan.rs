@@ -121,7 +121,8 @@ mod tests {
         assert_eq!(plan.len(), 4 * Route::ALL.len());
         assert!(plan.iter().enumerate().all(|(i, t)| t.index == i));
         for kind in [true, false] {
-            let block: Vec<&PlannedTrial> = plan.iter().filter(|t| needs_syscall_tracepoints(t.route) == kind).collect();
+            let block: Vec<&PlannedTrial> =
+                plan.iter().filter(|t| needs_syscall_tracepoints(t.route) == kind).collect();
             let routes = block.len() / 4;
             for (i, iteration) in block.chunks(routes).enumerate() {
                 let mut seen: Vec<Route> = iteration.iter().map(|t| t.route).collect();

@@ -22,6 +22,11 @@ use crate::{
     trial::{ExecutedTrial, PlannedTrial, Route},
 };
 
+/// How long one limit change may take before the run ends with an error. The slowest take
+/// about a second (a CRI update on a busy host, a docker update under qemu's emulation); a daemon
+/// that does not answer in a minute is stuck, and a run must not wait on it for ever.
+const TRIAL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What the trials produced, and why they stopped early if they did: a fault ends the run but
 /// keeps what was measured before it, reported as partial.
 pub struct Collected {
@@ -138,7 +143,14 @@ impl Bench<'_> {
             collected.floor.push(floor.sample(&planned)?);
         }
         let lost_before = probes.lost()?;
-        let applied = route.apply(&planned.limit).await;
+        let applied = tokio::time::timeout(TRIAL_LIMIT, route.apply(&planned.limit)).await.unwrap_or_else(|_| {
+            Err(anyhow!(
+                "the {} change to {} did not finish within {} s: the daemons it goes through seem stuck (see `docker info`, `journalctl -u docker -u containerd`)",
+                planned.route.label(),
+                planned.limit,
+                TRIAL_LIMIT.as_secs()
+            ))
+        });
         // No probe saw a raw write: the file says whether it landed.
         let read_back = match (&applied, raw) {
             (Ok(_), true) => Some(io::read_value(&files.target(&planned.limit).path)?),

@@ -35,7 +35,9 @@ impl Apply for DockerCli {
                 .args(&args)
                 .arg(&self.container_id)
                 .stdout(std::process::Stdio::null())
-                .process_group(0);
+                .process_group(0)
+                // A trial that outlives its time limit (trials.rs) does not leave it running.
+                .kill_on_drop(true);
             let start_ns = monotonic_ns();
             let out = command.output().await.with_context(|| format!("running `{} update`", self.cli))?;
             let end_ns = monotonic_ns();

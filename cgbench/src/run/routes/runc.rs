@@ -56,7 +56,9 @@ impl Apply for Runc {
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
-                .process_group(0);
+                .process_group(0)
+                // A trial that outlives its time limit (trials.rs) does not leave it running.
+                .kill_on_drop(true);
             let start_ns = monotonic_ns();
             let mut child = command.spawn().context("running `runc update`")?;
             if let Some(mut stdin) = child.stdin.take() {
