@@ -105,12 +105,14 @@ compare_run() {
 
 # load_run LOAD METHOD: `cgbench compare --load LOAD --attach METHOD` on cgbench's own container,
 # the raw and API routes, as <driver>-load-LOAD.*. Memory values small enough for the workload
-# to fill them quickly under TCG.
+# to fill them quickly under TCG; no warm-up, so that the report holds every trial and each
+# direction can be replayed from the starting limits (the recordings in analysis/pairing).
 load_run() {
     local name=load-$1 code
     leftovers > $out-$name.left
-    $cgbench compare --iterations $iterations --routes api,raw --load $1 --attach $2 --memory-values 64m,128m \
-        --quiet --json $out-$name.json --events $out-$name.events > $out-$name.txt 2> $out-$name.stderr
+    $cgbench compare --iterations $iterations --warmup 0 --routes api,raw --load $1 --attach $2 \
+        --memory-values 64m,128m --quiet --json $out-$name.json --events $out-$name.events \
+        > $out-$name.txt 2> $out-$name.stderr
     code=$?
     echo $code > $out-$name.exit
     leftovers >> $out-$name.left
