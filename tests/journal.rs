@@ -13,7 +13,8 @@ use std::{
 };
 
 use common::{
-    CGBENCH, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, leftover_pods, stderr, stopped_dockerd,
+    CGBENCH, NoTracefs, TRACEFS, USER_CONTAINER_RECORD, UserContainer, cgbench, leftover_containers, leftover_pods,
+    stderr, stopped_dockerd, tracefs_mounted,
 };
 
 const JOURNAL: &str = "/var/lib/cgbench/journal";
@@ -274,34 +275,6 @@ fn a_live_run_is_left_alone_and_a_damaged_entry_is_kept() {
     assert_eq!(child.wait().unwrap().code(), Some(130));
     assert_eq!(leftover_containers(), "");
     assert_eq!(cleanup().1, ["nothing to clean up"]);
-}
-
-/// tracefs unmounted for as long as it lives, as on a fresh machine, and mounted again when
-/// dropped (the other tests expect it, as `cargo xtask setup` leaves it).
-struct NoTracefs;
-
-const TRACEFS: &str = "/sys/kernel/tracing";
-
-fn tracefs_mounted() -> bool {
-    std::path::Path::new(TRACEFS).join("events").is_dir()
-}
-
-impl NoTracefs {
-    fn new() -> NoTracefs {
-        while tracefs_mounted() {
-            let status = Command::new("umount").arg(TRACEFS).status().unwrap();
-            assert!(status.success(), "umount {TRACEFS}");
-        }
-        NoTracefs
-    }
-}
-
-impl Drop for NoTracefs {
-    fn drop(&mut self) {
-        if !tracefs_mounted() {
-            let _ = Command::new("mount").args(["-t", "tracefs", "nodev", TRACEFS]).status();
-        }
-    }
 }
 
 /// One run mounts tracefs and ends while another still runs: both come out clean, and tracefs

@@ -15,7 +15,7 @@ use std::{
 
 use cgbench::{
     host::cgroup::{self, Host, Scratch},
-    kernel::{Probes, Watch, attach, btf::Btf, events::KernelEvent},
+    kernel::{AttachMethod, Probes, Watch, attach, btf::Btf, events::KernelEvent},
     resource::Limit,
 };
 
@@ -151,4 +151,25 @@ fn a_write_to_no_file_is_logged_by_the_probes() {
     probes.drain();
     let log = String::from_utf8_lossy(&PROBE_LOG.lock().unwrap()).into_owned();
     assert!(log.contains("cgbench::probes: fd 9999 written by tid"), "{log}");
+}
+
+/// Syscall tracepoints attach late — at each block of daemon trials — and tracefs may be gone
+/// by then: another run that mounted it unmounts it as it ends. Loaded with tracefs there, they
+/// still attach once it is unmounted, and report the write.
+#[test]
+fn syscall_tracepoints_attach_after_tracefs_is_unmounted() {
+    let watched = scratch("watched");
+    let cgroups = [cgroup::dir_key(&watched.files.memory.path).unwrap()];
+    let watch = Watch { writers: &[std::process::id()], cgroups: &cgroups, ..Watch::default() };
+    let mut probes = Probes::watching_idle(AttachMethod::Tracepoint, &watch).unwrap();
+    let _gone = common::NoTracefs::new();
+    probes.syscall_tracepoints(true).unwrap();
+    let target = watched.files.target(&Limit::Memory { bytes: 80 << 20 });
+    fs::write(&target.path, &target.value).unwrap();
+    let events = probes.drain();
+    let seen = writes(&events);
+    assert_eq!(seen.len(), 1, "{events:?}");
+    probes.syscall_tracepoints(false).unwrap();
+    fs::write(&target.path, "83886080").unwrap();
+    assert!(writes(&probes.drain()).is_empty(), "detached, they report nothing");
 }

@@ -349,3 +349,31 @@ pub fn leftover_pods() -> String {
         .collect();
     format!("{containers}{}", cgroups.join(" "))
 }
+
+/// tracefs unmounted for as long as it lives, as on a fresh machine, and mounted again when
+/// dropped (the other tests expect it, as `cargo xtask setup` leaves it).
+pub struct NoTracefs;
+
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+
+pub fn tracefs_mounted() -> bool {
+    std::path::Path::new(TRACEFS).join("events").is_dir()
+}
+
+impl NoTracefs {
+    pub fn new() -> NoTracefs {
+        while tracefs_mounted() {
+            let status = Command::new("umount").arg(TRACEFS).status().unwrap();
+            assert!(status.success(), "umount {TRACEFS}");
+        }
+        NoTracefs
+    }
+}
+
+impl Drop for NoTracefs {
+    fn drop(&mut self) {
+        if !tracefs_mounted() {
+            let _ = Command::new("mount").args(["-t", "tracefs", "nodev", TRACEFS]).status();
+        }
+    }
+}

@@ -1,7 +1,10 @@
 //! The attach-method ladder: which kind of hook captures the cgroup writes, best first, and
 //! attaching each kind. The kernel is asked for real; a refusal comes back as one line.
 
-use std::path::Path;
+use std::{
+    os::fd::{AsFd as _, OwnedFd},
+    path::Path,
+};
 
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
@@ -13,10 +16,11 @@ use probe_common::names;
 use super::{
     probes::{Probes, load_object},
     syscalls,
+    tracepoints::{self, TracepointIds},
 };
 
-/// Syscall tracepoints to attach on demand (see `syscalls`): program, tracepoint.
-pub(super) type SyscallHooks = Vec<(&'static str, &'static str)>;
+/// Syscall tracepoints to attach on demand (see `syscalls`).
+pub(super) type SyscallHooks = Vec<syscalls::Hook>;
 
 /// Program → tracepoints it is attached to. Exit records share one layout, so one program serves
 /// every exit; entry programs differ by where the syscall keeps its buffer.
@@ -36,7 +40,7 @@ pub(super) const REQUEST_AND_EXEC: Tracepoints = &[
 ];
 
 /// The cgroup writes, as syscalls, when the method is `tracepoint`.
-const WRITE_TRACEPOINTS: Tracepoints = &[
+pub(super) const WRITE_TRACEPOINTS: Tracepoints = &[
     (names::CGROUP_WRITE_ENTER, "syscalls", &["sys_enter_write", "sys_enter_pwrite64"]),
     (names::CGROUP_WRITEV_ENTER, "syscalls", &["sys_enter_writev", "sys_enter_pwritev", "sys_enter_pwritev2"]),
     (
@@ -93,34 +97,57 @@ impl AttachMethod {
 /// goes through it, on v1 and v2.
 const CGROUP_WRITE_FN: &str = "cgroup_file_write";
 
-/// Loads every program of `table` and attaches those that are not syscall tracepoints; the
-/// syscall tracepoints are returned, to be attached only while a trial needs them.
-pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints) -> anyhow::Result<SyscallHooks> {
-    let mut hooks = Vec::new();
+/// Every tracepoint of the tables, for their ids to be read while tracefs is there.
+pub(super) fn named(tables: &[Tracepoints]) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    tables
+        .iter()
+        .flat_map(|table| table.iter())
+        .flat_map(|(_, category, names)| names.iter().map(|name| (*category, *name)))
+}
+
+/// What attaching a table gives: the attachments made (closing one detaches it), and the syscall
+/// tracepoints, loaded but left to attach while a trial needs them.
+#[derive(Default)]
+pub(super) struct Attached {
+    pub links: Vec<OwnedFd>,
+    pub syscall_hooks: SyscallHooks,
+}
+
+/// Loads every program of `table` and attaches, by the ids read at load, those that are not
+/// syscall tracepoints.
+pub(super) fn attach_tracepoints(ebpf: &mut Ebpf, table: Tracepoints, ids: &TracepointIds) -> anyhow::Result<Attached> {
+    let mut attached = Attached::default();
     for (program, category, tracepoints) in table {
         let tp: &mut TracePoint = ebpf
             .program_mut(program)
             .with_context(|| format!("program {program} missing from the eBPF object"))?
             .try_into()?;
         tp.load().map_err(|e| anyhow!("the kernel refused the tracepoint program {program}: {}", load_refusal(&e)))?;
-        if *category == syscalls::CATEGORY {
-            hooks.extend(tracepoints.iter().map(|name| (*program, *name)));
-            continue;
-        }
         for name in *tracepoints {
-            tp.attach(category, name)
-                .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {}", error_chain(&e)))?;
+            let id = ids.get(category, name)?;
+            if *category == syscalls::CATEGORY {
+                attached.syscall_hooks.push(syscalls::Hook { program, tracepoint: name, id });
+                continue;
+            }
+            let link = tracepoints::attach(tp.fd()?.as_fd(), id)
+                .map_err(|e| anyhow!("attaching to tracepoint {category}:{name} failed: {e}"))?;
+            attached.links.push(link);
         }
-        tracing::debug!(program, method = "tracepoint", category, at = ?tracepoints, "attached");
+        tracing::debug!(program, method = "tracepoint", category, at = ?tracepoints, "loaded, attached unless a syscall's");
     }
-    Ok(hooks)
+    Ok(attached)
 }
 
 /// Attaches the cgroup-write capture programs of one method, except those that are syscall
 /// tracepoints: those are loaded and returned.
-pub(super) fn attach_writes(ebpf: &mut Ebpf, method: AttachMethod) -> anyhow::Result<SyscallHooks> {
+pub(super) fn attach_writes(
+    ebpf: &mut Ebpf,
+    method: AttachMethod,
+    ids: &TracepointIds,
+) -> anyhow::Result<SyscallHooks> {
     match method {
-        AttachMethod::Tracepoint => attach_tracepoints(ebpf, WRITE_TRACEPOINTS),
+        // Syscall tracepoints all: nothing is attached before a trial needs it.
+        AttachMethod::Tracepoint => attach_tracepoints(ebpf, WRITE_TRACEPOINTS, ids).map(|a| a.syscall_hooks),
         AttachMethod::Fentry => {
             let btf = aya::Btf::from_sys_fs()?;
             let entry: &mut FEntry =
@@ -166,7 +193,7 @@ pub fn kernel_permits(method: AttachMethod) -> anyhow::Result<()> {
     let _check = tracing::debug_span!("permit check", method = method.flag()).entered();
     match method {
         AttachMethod::Tracepoint => Probes::load(method).map(drop),
-        _ => attach_writes(&mut load_object()?, method).map(drop),
+        _ => attach_writes(&mut load_object()?, method, &TracepointIds::default()).map(drop),
     }
 }
 

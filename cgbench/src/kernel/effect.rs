@@ -10,9 +10,9 @@ use super::{attach, btf::Btf, probes::Probes};
 use crate::load::Load;
 
 /// The scheduler's switch: throttled tasks going off the CPU and coming back.
-const CPU: attach::Tracepoints = &[(names::EFFECT_SCHED_SWITCH, "sched", &["sched_switch"])];
+pub(super) const CPU: attach::Tracepoints = &[(names::EFFECT_SCHED_SWITCH, "sched", &["sched_switch"])];
 /// Reclaim inside a writer's write, and the OOM killer.
-const MEMORY: attach::Tracepoints = &[
+pub(super) const MEMORY: attach::Tracepoints = &[
     (names::EFFECT_RECLAIM_BEGIN, "vmscan", &["mm_vmscan_memcg_reclaim_begin"]),
     (names::EFFECT_RECLAIM_END, "vmscan", &["mm_vmscan_memcg_reclaim_end"]),
     (names::EFFECT_OOM_VICTIM, "oom", &["mark_victim"]),
@@ -44,7 +44,9 @@ impl Probes {
         let map = self.ebpf.map_mut(names::LOAD_TGIDS).context("LOAD_TGIDS map missing")?;
         HashMap::<_, u32, u8>::try_from(map)?.insert(workload_tgid, 1, 0)?;
         // The effect tables hold no syscall tracepoint: nothing comes back to attach later.
-        attach::attach_tracepoints(&mut self.ebpf, table).map(drop).map_err(|e| anyhow!("{e:#}"))
+        let attached = attach::attach_tracepoints(&mut self.ebpf, table, &self.ids).map_err(|e| anyhow!("{e:#}"))?;
+        self.links.extend(attached.links);
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod events;
 mod probe_log;
 pub mod probes;
 pub mod syscalls;
+mod tracepoints;
 
 pub use attach::AttachMethod;
 pub use probes::{Probes, Watch};

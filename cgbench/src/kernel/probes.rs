@@ -2,7 +2,7 @@
 //! log records read back. Dropping `Probes` detaches every program and unmounts tracefs if
 //! cgbench mounted it.
 
-use std::path::Path;
+use std::{os::fd::OwnedFd, path::Path};
 
 use anyhow::{Context as _, anyhow};
 use aya::{
@@ -16,9 +16,11 @@ use tracing::Level;
 use super::{
     attach::{self, AttachMethod},
     btf::Btf,
+    effect,
     events::{self, KernelEvent},
     probe_log::{self, ToTracing},
     syscalls::{SyscallTax, SyscallTracepoints},
+    tracepoints::TracepointIds,
 };
 use crate::host::system::TemporaryMount;
 
@@ -26,11 +28,19 @@ pub(super) static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
-/// Where loading the probes will mount tracefs (aya reads tracepoint ids from it), or `None` when
+/// Where loading the probes will mount tracefs (tracepoint ids are read from it), or `None` when
 /// it is there already: a run records it in its journal before it loads them.
 pub fn tracefs_to_mount() -> Option<&'static Path> {
     let mounted = Path::new(TRACEFS).join("events").is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir();
     (!mounted).then(|| Path::new(TRACEFS))
+}
+
+/// Where tracefs is mounted, once `ensure_tracefs` has made sure it is.
+fn tracefs_dir() -> &'static Path {
+    [Path::new(TRACEFS), Path::new("/sys/kernel/debug/tracing")]
+        .into_iter()
+        .find(|dir| dir.join("events").is_dir())
+        .unwrap_or(Path::new(TRACEFS))
 }
 
 /// Mounts tracefs when it is missing; `None` when it was already there.
@@ -88,10 +98,14 @@ pub struct Watch<'a> {
 
 pub struct Probes {
     // Field order is drop order: programs detach before tracefs is unmounted.
+    /// The tracepoints attached by cgbench itself (`tracepoints`), for the run's life.
+    pub(super) links: Vec<OwnedFd>,
+    syscalls: SyscallTracepoints,
     pub(super) ebpf: Ebpf,
     events: RingBuf<MapData>,
     log: EbpfLogger<ToTracing>,
-    syscalls: SyscallTracepoints,
+    /// Read while loading, for what attaches later.
+    pub(super) ids: TracepointIds,
     tracefs: Option<TemporaryMount>,
 }
 
@@ -162,14 +176,17 @@ impl Probes {
     /// Every program loaded and attached but the syscall tracepoints, nothing watched yet.
     fn load_idle(method: AttachMethod) -> anyhow::Result<Probes> {
         let tracefs = ensure_tracefs()?;
+        let tables = [attach::REQUEST_AND_EXEC, attach::WRITE_TRACEPOINTS, effect::CPU, effect::MEMORY];
+        let ids = TracepointIds::read(tracefs_dir(), attach::named(&tables));
         let mut ebpf = load_object()?;
-        let mut hooks = attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC)?;
-        hooks.extend(attach::attach_writes(&mut ebpf, method)?);
+        let attached = attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC, &ids)?;
+        let mut hooks = attached.syscall_hooks;
+        hooks.extend(attach::attach_writes(&mut ebpf, method, &ids)?);
         let syscalls = SyscallTracepoints::detached(hooks);
         let events =
             RingBuf::try_from(ebpf.take_map(names::EVENTS).with_context(|| format!("{} map missing", names::EVENTS))?)?;
         let log = EbpfLogger::init_with_logger(&mut ebpf, ToTracing)?;
-        Ok(Probes { ebpf, events, log, syscalls, tracefs })
+        Ok(Probes { links: attached.links, syscalls, ebpf, events, log, ids, tracefs })
     }
 
     fn set<K: Pod>(&mut self, map: &str, key: K) -> anyhow::Result<()> {
@@ -182,7 +199,12 @@ impl Probes {
     /// Attaches or detaches the syscall tracepoints: the host pays their tax only while the
     /// trials that need them run.
     pub fn syscall_tracepoints(&mut self, attached: bool) -> anyhow::Result<()> {
-        if attached { self.syscalls.attach(&mut self.ebpf) } else { self.syscalls.detach(&mut self.ebpf) }
+        if attached {
+            self.syscalls.attach(&self.ebpf)
+        } else {
+            self.syscalls.detach();
+            Ok(())
+        }
     }
 
     /// What the syscall tracepoints have cost the host so far.

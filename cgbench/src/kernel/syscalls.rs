@@ -5,23 +5,30 @@
 //! detaches them all at once. This module keeps the links, toggles them, and counts what the
 //! host paid: how long they were attached, and what each attach and detach cost.
 
+use std::os::fd::{AsFd as _, OwnedFd};
+
 use anyhow::{Context as _, anyhow};
-use aya::{
-    Ebpf,
-    programs::{TracePoint, trace_point::TracePointLinkId},
-};
+use aya::{Ebpf, programs::TracePoint};
 use serde::Serialize;
 
+use super::tracepoints;
 use crate::host::system::monotonic_ns;
 
 /// The tracepoint category whose programs run on every syscall of the host.
 pub const CATEGORY: &str = "syscalls";
 
-/// One attached syscall tracepoint: the program and where it hooks.
+/// A syscall tracepoint to attach on demand: the program and where it hooks, by id.
+#[derive(Clone, Copy)]
+pub struct Hook {
+    pub program: &'static str,
+    pub tracepoint: &'static str,
+    pub id: u64,
+}
+
+/// A hook, and its attachment while it has one.
 struct Link {
-    program: &'static str,
-    tracepoint: &'static str,
-    id: Option<TracePointLinkId>,
+    hook: Hook,
+    attachment: Option<OwnedFd>,
 }
 
 /// What the syscall tracepoints cost the host over a run (CLOCK_MONOTONIC ns).
@@ -44,8 +51,8 @@ pub struct SyscallTracepoints {
 
 impl SyscallTracepoints {
     /// Syscall tracepoints whose programs are loaded, none attached yet.
-    pub fn detached(hooks: Vec<(&'static str, &'static str)>) -> SyscallTracepoints {
-        let links = hooks.into_iter().map(|(program, tracepoint)| Link { program, tracepoint, id: None }).collect();
+    pub fn detached(hooks: Vec<Hook>) -> SyscallTracepoints {
+        let links = hooks.into_iter().map(|hook| Link { hook, attachment: None }).collect();
         SyscallTracepoints { links, attached_since: None, tax: SyscallTax::default() }
     }
 
@@ -54,22 +61,15 @@ impl SyscallTracepoints {
     }
 
     /// Detaches every syscall tracepoint: the host's syscalls take the fast path again.
-    pub fn detach(&mut self, ebpf: &mut Ebpf) -> anyhow::Result<()> {
-        let Some(since) = self.attached_since.take() else { return Ok(()) };
+    pub fn detach(&mut self) {
+        let Some(since) = self.attached_since.take() else { return };
         let start = monotonic_ns();
-        let mut taken = Vec::with_capacity(self.links.len());
-        for link in &mut self.links {
-            let Some(id) = link.id.take() else { continue };
-            let owned = program(ebpf, link.program)?
-                .take_link(id)
-                .map_err(|e| anyhow!("detaching {} from {CATEGORY}:{}: {e}", link.program, link.tracepoint))?;
-            taken.push(owned);
-        }
-        // Dropping a link detaches it and waits out a grace period: one thread each, so that
-        // the grace periods overlap instead of adding up.
+        let taken: Vec<OwnedFd> = self.links.iter_mut().filter_map(|link| link.attachment.take()).collect();
+        // Closing an attachment detaches it and waits out a grace period: one thread each, so
+        // that the grace periods overlap instead of adding up.
         std::thread::scope(|scope| {
-            for owned in taken {
-                scope.spawn(move || drop(owned));
+            for attachment in taken {
+                scope.spawn(move || drop(attachment));
             }
         });
         let end = monotonic_ns();
@@ -77,11 +77,10 @@ impl SyscallTracepoints {
         self.tax.detaches += 1;
         self.tax.detach_ns += end - start;
         tracing::debug!(took_ns = end - start, "syscall tracepoints detached");
-        Ok(())
     }
 
     /// Attaches them again, on programs that stayed loaded.
-    pub fn attach(&mut self, ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    pub fn attach(&mut self, ebpf: &Ebpf) -> anyhow::Result<()> {
         if self.is_attached() {
             return Ok(());
         }
@@ -89,10 +88,12 @@ impl SyscallTracepoints {
         // Marked attached first: a failure half-way leaves the links attached so far to detach.
         self.attached_since = Some(start);
         for link in &mut self.links {
-            let id = program(ebpf, link.program)?
-                .attach(CATEGORY, link.tracepoint)
-                .map_err(|e| anyhow!("attaching {} to {CATEGORY}:{}: {e}", link.program, link.tracepoint))?;
-            link.id = Some(id);
+            let Hook { program, tracepoint, id } = link.hook;
+            let tp: &TracePoint =
+                ebpf.program(program).with_context(|| format!("program {program} missing"))?.try_into()?;
+            let attachment = tracepoints::attach(tp.fd()?.as_fd(), id)
+                .map_err(|e| anyhow!("attaching {program} to {CATEGORY}:{tracepoint}: {e}"))?;
+            link.attachment = Some(attachment);
         }
         let end = monotonic_ns();
         self.tax.attaches += 1;
@@ -108,6 +109,9 @@ impl SyscallTracepoints {
     }
 }
 
-fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut TracePoint> {
-    Ok(ebpf.program_mut(name).with_context(|| format!("program {name} missing"))?.try_into()?)
+/// Probes dropped with the syscall tracepoints attached detach them all at once too.
+impl Drop for SyscallTracepoints {
+    fn drop(&mut self) {
+        self.detach();
+    }
 }

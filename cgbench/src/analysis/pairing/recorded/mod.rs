@@ -24,15 +24,19 @@ fn cgroup(text: &Value) -> CgroupKey {
     CgroupKey { dev: dev.parse().unwrap(), _pad: 0, ino: ino.parse().unwrap() }
 }
 
-/// A trial of a recorded v1 run's report. These runs predate caller timing: their raw trials
-/// are paired from their kernel write events, as they were then.
+/// A trial of a recorded run's report, v1 or v2. The v1 runs predate caller timing: their raw
+/// trials have nothing read back and are paired from their kernel write events, as they were
+/// then; a raw trial with its file's value read back is timed by the caller's clock, as now.
 fn trial(t: &Value) -> ExecutedTrial {
     let value = t["value"].as_str().unwrap();
-    let n: u64 = value.parse().unwrap();
-    let limit = if t["file"] == "memory.limit_in_bytes" {
-        Limit::Memory { bytes: n }
-    } else {
-        Limit::Cpu { quota_us: n, period_us: 100_000 }
+    let parse = |text: &str| -> u64 { text.parse().unwrap() };
+    let limit = match t["file"].as_str().unwrap() {
+        "memory.limit_in_bytes" | "memory.max" => Limit::Memory { bytes: parse(value) },
+        "cpu.max" => {
+            let (quota, period) = value.split_once(' ').unwrap();
+            Limit::Cpu { quota_us: parse(quota), period_us: parse(period) }
+        }
+        _ => Limit::Cpu { quota_us: parse(value), period_us: 100_000 },
     };
     let route = Route::ALL.into_iter().find(|r| t["route"] == r.flag()).unwrap();
     ExecutedTrial {
@@ -42,6 +46,6 @@ fn trial(t: &Value) -> ExecutedTrial {
         end_ns: number(&t["end_ns"]),
         lost_events: 0,
         container_gone: false,
-        read_back: None,
+        read_back: t["read_back"].as_str().map(str::to_owned),
     }
 }
