@@ -1,7 +1,9 @@
-//! The in-effect milestone replayed on real event streams, recorded on the development machine
-//! (cgroup v1, kernel 6.18) with `--load cpu` and `--load memory`, `--events` and `--json` (each
-//! file's `recorded` says how): the raw and runc routes, every event of the run in the probes'
-//! raw format, and each trial's effect as the run reported it.
+//! The in-effect milestone replayed on real event streams, recorded with `--load cpu` and
+//! `--load memory`, `--events` and `--json` (each file's `recorded` says how): on the development
+//! machine (cgroup v1, kernel 6.18, tracepoints; the raw and runc routes), and in vm-test's VM
+//! (cgroup v2, kernel 6.1, fentry under the systemd driver and kprobes under cgroupfs; the raw and
+//! API routes, raw trials timed by cgbench's clock). Every event of the run is in the probes' raw
+//! format, and each trial's effect as the run reported it.
 
 use probe_common::{EVENT_OOM_VICTIM, EVENT_RECLAIM, EVENT_RESUME, EVENT_THROTTLE};
 use serde_json::Value;
@@ -11,7 +13,7 @@ use super::{
     cgroup, number, trial,
 };
 use crate::{
-    kernel::events::fixtures::{raw_effect, raw_exec, raw_write},
+    kernel::events::fixtures::{raw_effect, raw_exec, raw_request, raw_write},
     load::Load,
     resource::{Limits, Resource},
     trial::Route,
@@ -22,6 +24,7 @@ fn event(e: &Value) -> Option<KernelEvent> {
     let text = |key: &str| e[key].as_str().unwrap();
     let raw = match text("kind") {
         "exec" => raw_exec(n("tgid") as u32, n("ts_ns")),
+        "request" => raw_request(n("tgid") as u32, text("line"), n("read_enter_ns"), n("read_exit_ns")),
         "write" => raw_write(
             n("tgid") as u32,
             text("comm"),
@@ -68,11 +71,21 @@ fn memory() -> Vec<(TrialResult, Value)> {
     replayed(include_str!("memory_load.json"), Load::Memory)
 }
 
+/// Docker's systemd driver, fentry/fexit: `cpu.max` written by systemd for the API route.
+fn v2_cpu() -> Vec<(TrialResult, Value)> {
+    replayed(include_str!("cgroup_v2_cpu_load.json"), Load::Cpu)
+}
+
+/// Docker's cgroupfs driver, kprobes: `memory.max` written by runc for the API route.
+fn v2_memory() -> Vec<(TrialResult, Value)> {
+    replayed(include_str!("cgroup_v2_memory_load.json"), Load::Memory)
+}
+
 /// Replayed, every trial gets the effect the run reported: the milestone is a function of the
 /// events, nothing else.
 #[test]
 fn replayed_effects_are_what_the_runs_reported() {
-    for (result, said) in cpu().into_iter().chain(memory()) {
+    for (result, said) in cpu().into_iter().chain(memory()).chain(v2_cpu()).chain(v2_memory()) {
         let got = serde_json::to_value(&result.effect).unwrap();
         assert_eq!(got, said, "trial {} ({:?})", result.trial.planned.index, result.trial.planned.limit);
     }
@@ -229,4 +242,55 @@ fn csv_rows_carry_the_effect() {
     }
     let memory_rows = rows.iter().filter(|r| r[column("resource")] == "memory");
     assert!(memory_rows.into_iter().all(|r| r[column("effect_status")].is_empty()), "only the loaded resource");
+}
+
+/// On cgroup v2 as on v1: a lower `cpu.max` is felt once the group has spent its new quota, a
+/// higher one at once by a throttled task; whichever process wrote it (systemd for the API
+/// route here, cgbench for the raw one).
+#[test]
+fn on_cgroup_v2_a_cpu_decrease_is_felt_a_quota_later_and_an_increase_at_once() {
+    let results = v2_cpu();
+    let mut felt = [0, 0];
+    for (r, _) in &results {
+        let Some(InEffect { direction, effect }) = &r.effect else { continue };
+        match (direction, effect) {
+            (Direction::Decrease, Effect::Seen { after_applied_ns, .. }) => {
+                assert!((10_000_000..BOUND_NS).contains(after_applied_ns), "{effect:?}");
+                felt[0] += 1;
+            }
+            (Direction::Increase, Effect::Seen { after_applied_ns, .. }) => {
+                assert!(*after_applied_ns < 1_000_000, "{effect:?}");
+                felt[1] += 1;
+            }
+            (Direction::Increase, Effect::Nothing { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // 20 trials flipping from the starting 0.5 CPU, the first a grain above it: 9 decreases.
+    assert_eq!(felt[0], 9, "every decrease felt");
+    assert!(felt[1] > 0);
+    let api = results.iter().find_map(|(r, _)| r.timeline().filter(|_| r.trial.planned.route == Route::DockerApi));
+    assert_eq!(api.map(|t| t.writer_comm.as_str()), Some("systemd"), "systemd writes cpu.max for Docker");
+}
+
+/// On cgroup v2 `memory_max_write` reclaims inside the write, as v1 does: the write's return is
+/// the moment usage fits, for runc's write (API route) and cgbench's alike.
+#[test]
+fn on_cgroup_v2_memory_max_reclaims_inside_the_write() {
+    let mut seen = 0;
+    for (r, _) in v2_memory() {
+        let Some(e) = r.effect.as_ref() else { continue };
+        match (e.direction, &e.effect) {
+            (Direction::Decrease, Effect::Seen { ns, after_applied_ns: 0, signal }) => {
+                let applied = r.timeline().map_or(r.trial.end_ns, |t| t.write_exit_ns);
+                assert_eq!(*ns, applied);
+                assert!(signal.starts_with("reclaimed inside the write"), "{signal}");
+                seen += 1;
+            }
+            (Direction::Increase, Effect::Nothing { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // 20 trials flipping from the starting 64 MiB, the first a page above it: 9 decreases.
+    assert_eq!(seen, 9, "every decrease reclaimed");
 }
