@@ -130,6 +130,10 @@ target_container() {
     cgroup=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$pid/cgroup)
 }
 
+remove_target() {
+    docker rm -f $target > /dev/null
+}
+
 limits() {
     for file in memory.max memory.swap.max memory.high memory.low memory.min cpu.max cpu.weight pids.max; do
         echo "$file $(cat $cgroup/$file)"
@@ -189,7 +193,8 @@ for method in $methods; do
             ;;
     esac
 done
-[ -n "${target:-}" ] && docker rm -f $target > /dev/null
+# A step too: the watchdog covers a dockerd stuck removing it.
+[ -n "${target:-}" ] && step "target container removed" remove_target
 for load in $loads; do
     # Where the write probes are fentry/fexit (auto) and kprobes: the effect probes beside each.
     case $load in
