@@ -46,14 +46,11 @@ impl Sources {
                 (Version::V2, _) => sample::cpu_v2(&read(&cpu.path, "cpu.stat")?),
                 (Version::V1, Some(acct)) => {
                     let acct = |f| read(&acct.path, f);
-                    sample::cpu_v1(
-                        &acct("cpuacct.usage")?,
-                        &acct("cpuacct.usage_user")?,
-                        &acct("cpuacct.usage_sys")?,
-                        &read(&cpu.path, "cpu.stat")?,
-                    )
+                    let (usage, user, system) =
+                        (acct("cpuacct.usage")?, acct("cpuacct.usage_user")?, acct("cpuacct.usage_sys")?);
+                    sample::cpu_v1(Some([&usage, &user, &system]), &read(&cpu.path, "cpu.stat")?)?
                 }
-                (Version::V1, None) => sample::cpu_v1("0", "0", "0", &read(&cpu.path, "cpu.stat")?),
+                (Version::V1, None) => sample::cpu_v1(None, &read(&cpu.path, "cpu.stat")?)?,
             });
         }
         if let Some(memory) = &self.memory {
@@ -65,13 +62,13 @@ impl Sources {
                     &m("memory.limit_in_bytes")?,
                     &m("memory.failcnt")?,
                     &m("memory.oom_control")?,
-                ),
+                )?,
                 Version::V2 => sample::memory_v2(
                     &m("memory.current")?,
                     m("memory.peak").ok().as_deref(),
                     &m("memory.max")?,
                     &m("memory.events")?,
-                ),
+                )?,
             });
         }
         if let Some(io) = &self.io {
@@ -79,12 +76,12 @@ impl Sources {
                 Version::V1 => sample::io_v1(
                     &read(&io.path, "blkio.throttle.io_service_bytes_recursive")?,
                     &read(&io.path, "blkio.throttle.io_serviced_recursive")?,
-                ),
+                )?,
                 Version::V2 => sample::io_v2(&read(&io.path, "io.stat")?),
             };
         }
         if let Some(pids) = &self.pids {
-            s.pids = Some(sample::pids(&read(&pids.path, "pids.current")?, &read(&pids.path, "pids.max")?));
+            s.pids = Some(sample::pids(&read(&pids.path, "pids.current")?, &read(&pids.path, "pids.max")?)?);
         }
         if let Some(dir) = &self.pressure {
             for resource in ["cpu", "memory", "io"] {

@@ -14,10 +14,11 @@ use crate::{
 /// Per second, between two samples.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Rates {
-    /// CPU time used per second of wall time, in CPUs (1.0 is one CPU busy).
-    pub cpus: f64,
-    pub user_cpus: f64,
-    pub system_cpus: f64,
+    /// CPU time used per second of wall time, in CPUs (1.0 is one CPU busy); `None` where the
+    /// time used is not counted (v1 without cpuacct).
+    pub cpus: Option<f64>,
+    pub user_cpus: Option<f64>,
+    pub system_cpus: Option<f64>,
     pub throttled_periods: f64,
     /// Time throttled per second, in ns.
     pub throttled_ns: f64,
@@ -44,7 +45,7 @@ fn per_second(now: u64, before: u64, seconds: f64) -> f64 {
 pub fn rates(now: &Sample, before: &Sample, seconds: f64) -> Rates {
     let mut r = Rates::default();
     if let (Some(c), Some(b)) = (&now.cpu, &before.cpu) {
-        let cpus = |n: u64, b: u64| per_second(n, b, seconds) / 1e9;
+        let cpus = |n: Option<u64>, b: Option<u64>| Some(per_second(n?, b?, seconds) / 1e9);
         (r.cpus, r.user_cpus, r.system_cpus) =
             (cpus(c.usage_ns, b.usage_ns), cpus(c.user_ns, b.user_ns), cpus(c.system_ns, b.system_ns));
         r.throttled_periods = per_second(c.throttled_periods, b.throttled_periods, seconds);
@@ -117,25 +118,37 @@ pub fn screen(title: &str, s: &Sample, rates: Option<&Rates>) -> String {
     out
 }
 
+/// What the time used is not counted by: said instead of a number.
+const NOT_COUNTED: &str = "not counted (no cpuacct controller)";
+
 fn cpu(out: &mut String, c: &Cpu, rates: Option<&Rates>) {
+    let used = match (c.usage_ns, c.user_ns, c.system_ns) {
+        (Some(usage), Some(user), Some(system)) => format!(
+            "{} (user {}, system {})",
+            format_ns(usage as f64),
+            format_ns(user as f64),
+            format_ns(system as f64)
+        ),
+        _ => NOT_COUNTED.to_owned(),
+    };
     let _ = writeln!(
         out,
-        "cpu       used {} (user {}, system {}); throttled in {} of {} periods, {} in all",
-        format_ns(c.usage_ns as f64),
-        format_ns(c.user_ns as f64),
-        format_ns(c.system_ns as f64),
+        "cpu       used {used}; throttled in {} of {} periods, {} in all",
         c.throttled_periods,
         c.periods,
         format_ns(c.throttled_ns as f64)
     );
     if let Some(r) = rates {
-        let pct = |cpus: f64| format!("{:.1}%", cpus * 100.0);
+        let now = match (r.cpus, r.user_cpus, r.system_cpus) {
+            (Some(cpus), Some(user), Some(system)) => {
+                let pct = |cpus: f64| format!("{:.1}%", cpus * 100.0);
+                format!("{} of a CPU (user {}, system {})", pct(cpus), pct(user), pct(system))
+            }
+            _ => format!("CPU {NOT_COUNTED}"),
+        };
         let _ = writeln!(
             out,
-            "          now {} of a CPU (user {}, system {}), throttled {:.1} periods/s, {}/s",
-            pct(r.cpus),
-            pct(r.user_cpus),
-            pct(r.system_cpus),
+            "          now {now}, throttled {:.1} periods/s, {}/s",
             r.throttled_periods,
             format_ns(r.throttled_ns)
         );
@@ -179,24 +192,48 @@ fn device(out: &mut String, d: &DeviceIo, rates: Option<&DeviceRates>) {
 mod tests {
     use super::*;
 
+    fn cpu(usage_ns: u64, user_ns: u64, throttled_periods: u64) -> Cpu {
+        Cpu {
+            usage_ns: Some(usage_ns),
+            user_ns: Some(user_ns),
+            system_ns: Some(0),
+            throttled_periods,
+            ..Cpu::default()
+        }
+    }
+
     #[test]
     fn rates_are_per_second_and_a_reset_counter_gives_zero() {
         let before = Sample {
-            cpu: Some(Cpu { usage_ns: 1_000_000_000, user_ns: 800_000_000, throttled_periods: 2, ..Cpu::default() }),
+            cpu: Some(cpu(1_000_000_000, 800_000_000, 2)),
             memory: Some(Memory { events: vec![("failcnt".into(), 5)], ..Memory::default() }),
             io: vec![DeviceIo { device: "7:0".into(), read_bytes: 1 << 20, ..DeviceIo::default() }],
             ..Sample::default()
         };
         let mut now = before.clone();
-        now.cpu = Some(Cpu { usage_ns: 2_000_000_000, user_ns: 1_800_000_000, throttled_periods: 6, ..Cpu::default() });
+        now.cpu = Some(cpu(2_000_000_000, 1_800_000_000, 6));
         now.memory = Some(Memory { events: vec![("failcnt".into(), 1)], ..Memory::default() });
         now.io[0].read_bytes = 5 << 20;
         let r = rates(&now, &before, 2.0);
-        assert_eq!((r.cpus, r.user_cpus, r.throttled_periods), (0.5, 0.5, 2.0));
+        assert_eq!((r.cpus, r.user_cpus, r.throttled_periods), (Some(0.5), Some(0.5), 2.0));
         assert_eq!(r.memory_events, [("failcnt".to_owned(), 0.0)]);
         assert_eq!(r.io[0].read_bytes, f64::from(2 << 20));
         let screen = screen("t", &now, Some(&r));
         assert!(screen.contains("now 50.0% of a CPU (user 50.0%, system 0.0%), throttled 2.0 periods/s"), "{screen}");
         assert!(screen.contains("now read 2 MiB/s (0 ops/s)"), "{screen}");
+    }
+
+    /// On v1 without cpuacct nothing counts the time used: it is said so, never shown as 0.
+    #[test]
+    fn cpu_time_not_counted_is_said_so() {
+        let uncounted = Sample { cpu: Some(Cpu { throttled_periods: 3, ..Cpu::default() }), ..Sample::default() };
+        let r = rates(&uncounted, &uncounted, 1.0);
+        assert_eq!((r.cpus, r.user_cpus, r.system_cpus), (None, None, None));
+        let screen = screen("t", &uncounted, Some(&r));
+        assert!(
+            screen.contains("cpu       used not counted (no cpuacct controller); throttled in 3 of 0 periods"),
+            "{screen}"
+        );
+        assert!(screen.contains("now CPU not counted (no cpuacct controller), throttled 0.0 periods/s"), "{screen}");
     }
 }

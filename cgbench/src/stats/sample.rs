@@ -14,12 +14,13 @@ pub struct Sample {
     pub pressure: Vec<Pressure>,
 }
 
-/// CPU time used (ns, cumulative) and CFS throttling.
+/// CPU time used (ns, cumulative) and CFS throttling. The time used is `None` where nothing
+/// counts it: on v1 without the cpuacct controller.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Cpu {
-    pub usage_ns: u64,
-    pub user_ns: u64,
-    pub system_ns: u64,
+    pub usage_ns: Option<u64>,
+    pub user_ns: Option<u64>,
+    pub system_ns: Option<u64>,
     pub periods: u64,
     pub throttled_periods: u64,
     pub throttled_ns: u64,
@@ -82,7 +83,16 @@ pub fn keyed(text: &str) -> Vec<(&str, u64)> {
 }
 
 fn get(pairs: &[(&str, u64)], key: &str) -> u64 {
-    pairs.iter().find(|(k, _)| *k == key).map_or(0, |(_, v)| *v)
+    find(pairs, key).unwrap_or(0)
+}
+
+fn find(pairs: &[(&str, u64)], key: &str) -> Option<u64> {
+    pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// A file that holds one number: anything else is an error that names the file, never a 0.
+fn number(file: &str, text: &str) -> anyhow::Result<u64> {
+    text.trim().parse().map_err(|_| anyhow::anyhow!("{file} holds {:?}, not a number", text.trim()))
 }
 
 /// A single number, or `max`/v1's page-rounded 2^63 for no limit.
@@ -90,26 +100,35 @@ pub fn limit(text: &str) -> Option<u64> {
     text.trim().parse().ok().filter(|&v: &u64| v < 1 << 62)
 }
 
-/// v1: `cpuacct.usage`, `cpuacct.usage_user`, `cpuacct.usage_sys` (ns) and `cpu.stat`.
-pub fn cpu_v1(usage: &str, user: &str, system: &str, stat: &str) -> Cpu {
+/// v1: `cpuacct.usage`, `cpuacct.usage_user`, `cpuacct.usage_sys` (ns) when the host has the
+/// cpuacct controller, and `cpu.stat`.
+pub fn cpu_v1(cpuacct: Option<[&str; 3]>, stat: &str) -> anyhow::Result<Cpu> {
     let stat = keyed(stat);
-    Cpu {
-        usage_ns: usage.trim().parse().unwrap_or(0),
-        user_ns: user.trim().parse().unwrap_or(0),
-        system_ns: system.trim().parse().unwrap_or(0),
+    let [usage, user, system] = match cpuacct {
+        Some([usage, user, system]) => [
+            Some(number("cpuacct.usage", usage)?),
+            Some(number("cpuacct.usage_user", user)?),
+            Some(number("cpuacct.usage_sys", system)?),
+        ],
+        None => [None; 3],
+    };
+    Ok(Cpu {
+        usage_ns: usage,
+        user_ns: user,
+        system_ns: system,
         periods: get(&stat, "nr_periods"),
         throttled_periods: get(&stat, "nr_throttled"),
         throttled_ns: get(&stat, "throttled_time"),
-    }
+    })
 }
 
 /// v2: `cpu.stat`, in µs.
 pub fn cpu_v2(stat: &str) -> Cpu {
     let stat = keyed(stat);
     Cpu {
-        usage_ns: get(&stat, "usage_usec") * 1000,
-        user_ns: get(&stat, "user_usec") * 1000,
-        system_ns: get(&stat, "system_usec") * 1000,
+        usage_ns: find(&stat, "usage_usec").map(|us| us * 1000),
+        user_ns: find(&stat, "user_usec").map(|us| us * 1000),
+        system_ns: find(&stat, "system_usec").map(|us| us * 1000),
         periods: get(&stat, "nr_periods"),
         throttled_periods: get(&stat, "nr_throttled"),
         throttled_ns: get(&stat, "throttled_usec") * 1000,
@@ -117,38 +136,47 @@ pub fn cpu_v2(stat: &str) -> Cpu {
 }
 
 /// v1: usage, max usage, limit, `memory.failcnt` and `memory.oom_control`.
-pub fn memory_v1(usage: &str, max_usage: &str, limit_text: &str, failcnt: &str, oom_control: &str) -> Memory {
-    Memory {
-        current: usage.trim().parse().unwrap_or(0),
-        peak: max_usage.trim().parse().ok(),
+pub fn memory_v1(
+    usage: &str,
+    max_usage: &str,
+    limit_text: &str,
+    failcnt: &str,
+    oom_control: &str,
+) -> anyhow::Result<Memory> {
+    Ok(Memory {
+        current: number("memory.usage_in_bytes", usage)?,
+        peak: Some(number("memory.max_usage_in_bytes", max_usage)?),
         limit: limit(limit_text),
         events: vec![
-            ("failcnt".into(), failcnt.trim().parse().unwrap_or(0)),
+            ("failcnt".into(), number("memory.failcnt", failcnt)?),
             ("oom_kill".into(), get(&keyed(oom_control), "oom_kill")),
         ],
-    }
+    })
 }
 
 /// v2: `memory.current`, `memory.peak` (if the kernel has it), `memory.max`, `memory.events`.
-pub fn memory_v2(current: &str, peak: Option<&str>, max: &str, events: &str) -> Memory {
+pub fn memory_v2(current: &str, peak: Option<&str>, max: &str, events: &str) -> anyhow::Result<Memory> {
     let events = keyed(events);
-    Memory {
-        current: current.trim().parse().unwrap_or(0),
-        peak: peak.and_then(|p| p.trim().parse().ok()),
+    Ok(Memory {
+        current: number("memory.current", current)?,
+        peak: peak.map(|p| number("memory.peak", p)).transpose()?,
         limit: limit(max),
         events: ["low", "high", "max", "oom", "oom_kill"].iter().map(|k| ((*k).to_owned(), get(&events, k))).collect(),
-    }
+    })
 }
 
 /// v1: `blkio.throttle.io_service_bytes_recursive` and `…io_serviced_recursive`
 /// (`MAJ:MIN Read N` lines, then a grand `Total`).
-pub fn io_v1(bytes: &str, ops: &str) -> Vec<DeviceIo> {
+pub fn io_v1(bytes: &str, ops: &str) -> anyhow::Result<Vec<DeviceIo>> {
     let mut devices: Vec<DeviceIo> = Vec::new();
-    for (text, is_bytes) in [(bytes, true), (ops, false)] {
+    for (text, is_bytes, file) in [
+        (bytes, true, "blkio.throttle.io_service_bytes_recursive"),
+        (ops, false, "blkio.throttle.io_serviced_recursive"),
+    ] {
         for line in text.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [device, op @ ("Read" | "Write"), value] = fields[..] else { continue };
-            let value: u64 = value.parse().unwrap_or(0);
+            let value = number(file, value)?;
             let entry = match devices.iter().position(|d| d.device == device) {
                 Some(i) => &mut devices[i],
                 None => {
@@ -164,7 +192,7 @@ pub fn io_v1(bytes: &str, ops: &str) -> Vec<DeviceIo> {
             }
         }
     }
-    devices
+    Ok(devices)
 }
 
 /// v2: `io.stat`, one line per device: `MAJ:MIN rbytes=… wbytes=… rios=… wios=… …`.
@@ -188,8 +216,8 @@ pub fn io_v2(stat: &str) -> Vec<DeviceIo> {
         .collect()
 }
 
-pub fn pids(current: &str, max: &str) -> Pids {
-    Pids { current: current.trim().parse().unwrap_or(0), max: limit(max) }
+pub fn pids(current: &str, max: &str) -> anyhow::Result<Pids> {
+    Ok(Pids { current: number("pids.current", current)?, max: limit(max) })
 }
 
 /// A v2 `cpu.pressure`/`memory.pressure`/`io.pressure` file.
