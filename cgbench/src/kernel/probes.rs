@@ -28,19 +28,15 @@ pub(super) static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
+/// Where tracefs is mounted, if it is: its own mount point, or the one under debugfs.
+fn mounted_tracefs() -> Option<&'static Path> {
+    [Path::new(TRACEFS), Path::new("/sys/kernel/debug/tracing")].into_iter().find(|dir| dir.join("events").is_dir())
+}
+
 /// Where loading the probes will mount tracefs (tracepoint ids are read from it), or `None` when
 /// it is there already: a run records it in its journal before it loads them.
 pub fn tracefs_to_mount() -> Option<&'static Path> {
-    let mounted = Path::new(TRACEFS).join("events").is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir();
-    (!mounted).then(|| Path::new(TRACEFS))
-}
-
-/// Where tracefs is mounted, once `ensure_tracefs` has made sure it is.
-fn tracefs_dir() -> &'static Path {
-    [Path::new(TRACEFS), Path::new("/sys/kernel/debug/tracing")]
-        .into_iter()
-        .find(|dir| dir.join("events").is_dir())
-        .unwrap_or(Path::new(TRACEFS))
+    mounted_tracefs().is_none().then(|| Path::new(TRACEFS))
 }
 
 /// Mounts tracefs when it is missing; `None` when it was already there.
@@ -177,7 +173,7 @@ impl Probes {
     fn load_idle(method: AttachMethod) -> anyhow::Result<Probes> {
         let tracefs = ensure_tracefs()?;
         let tables = [attach::REQUEST_AND_EXEC, attach::WRITE_TRACEPOINTS, effect::CPU, effect::MEMORY];
-        let ids = TracepointIds::read(tracefs_dir(), attach::named(&tables));
+        let ids = TracepointIds::read(mounted_tracefs().unwrap_or(Path::new(TRACEFS)), attach::named(&tables));
         let mut ebpf = load_object()?;
         let attached = attach::attach_tracepoints(&mut ebpf, attach::REQUEST_AND_EXEC, &ids)?;
         let mut hooks = attached.syscall_hooks;

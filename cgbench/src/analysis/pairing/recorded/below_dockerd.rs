@@ -8,33 +8,10 @@ use std::{collections::HashSet, sync::LazyLock};
 use probe_common::CgroupKey;
 use serde_json::Value;
 
-use super::{super::*, cgroup, number, trial};
-use crate::{
-    analysis::stages,
-    kernel::events::fixtures::{raw_exec, raw_write},
-    trial::Route,
-};
+use super::{super::*, event, number, trial};
+use crate::{analysis::stages, trial::Route};
 
 static RECORDED: LazyLock<Value> = LazyLock::new(|| serde_json::from_str(include_str!("below_dockerd.json")).unwrap());
-
-fn event(e: &Value) -> Option<KernelEvent> {
-    let text = |key: &str| e[key].as_str().unwrap();
-    let raw = match text("kind") {
-        "exec" => raw_exec(number(&e["tgid"]) as u32, number(&e["ts_ns"])),
-        "write" => raw_write(
-            number(&e["tgid"]) as u32,
-            text("comm"),
-            cgroup(&e["cgroup"]),
-            text("file"),
-            text("value"),
-            number(&e["enter_ns"]),
-            number(&e["exit_ns"]),
-            e["ret"].as_i64().unwrap(),
-        ),
-        other => panic!("no {other} event was recorded below dockerd"),
-    };
-    KernelEvent::from_raw(&raw)
-}
 
 fn trials() -> Vec<ExecutedTrial> {
     RECORDED["trials"].as_array().unwrap().iter().map(trial).collect()

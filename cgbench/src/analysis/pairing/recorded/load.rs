@@ -5,46 +5,17 @@
 //! API routes, raw trials timed by cgbench's clock). Every event of the run is in the probes' raw
 //! format, and each trial's effect as the run reported it.
 
-use probe_common::{EVENT_OOM_VICTIM, EVENT_RECLAIM, EVENT_RESUME, EVENT_THROTTLE};
 use serde_json::Value;
 
 use super::{
     super::{effect::*, *},
-    cgroup, number, trial,
+    event, number, trial,
 };
 use crate::{
-    kernel::events::fixtures::{raw_effect, raw_exec, raw_request, raw_write},
     load::Load,
     resource::{Limits, Resource},
     trial::Route,
 };
-
-fn event(e: &Value) -> Option<KernelEvent> {
-    let n = |key: &str| number(&e[key]);
-    let text = |key: &str| e[key].as_str().unwrap();
-    let raw = match text("kind") {
-        "exec" => raw_exec(n("tgid") as u32, n("ts_ns")),
-        "request" => raw_request(n("tgid") as u32, text("line"), n("read_enter_ns"), n("read_exit_ns")),
-        "write" => raw_write(
-            n("tgid") as u32,
-            text("comm"),
-            cgroup(&e["cgroup"]),
-            text("file"),
-            text("value"),
-            n("enter_ns"),
-            n("exit_ns"),
-            e["ret"].as_i64().unwrap(),
-        ),
-        "throttle" => raw_effect(EVENT_THROTTLE, 0, n("tid") as u32, n("ts_ns"), n("ts_ns"), 0),
-        "resume" => raw_effect(EVENT_RESUME, 0, n("tid") as u32, n("ts_ns"), n("ts_ns"), 0),
-        "reclaim" => {
-            raw_effect(EVENT_RECLAIM, n("tgid") as u32, n("tid") as u32, n("begin_ns"), n("end_ns"), n("pages") as i64)
-        }
-        "oom_victim" => raw_effect(EVENT_OOM_VICTIM, 0, n("pid") as u32, n("ts_ns"), n("ts_ns"), 0),
-        other => panic!("no {other} event was recorded under load"),
-    };
-    KernelEvent::from_raw(&raw)
-}
 
 /// The recording's trials paired and given their effects as a run does, and what the run said.
 fn replayed(recording: &str, load: Load) -> Vec<(TrialResult, Value)> {

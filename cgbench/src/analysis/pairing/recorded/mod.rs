@@ -6,10 +6,14 @@ mod below_dockerd;
 mod cgroup_v2;
 mod load;
 
-use probe_common::CgroupKey;
+use probe_common::{CgroupKey, EVENT_OOM_VICTIM, EVENT_RECLAIM, EVENT_RESUME, EVENT_THROTTLE};
 use serde_json::Value;
 
 use crate::{
+    kernel::events::{
+        KernelEvent,
+        fixtures::{raw_effect, raw_exec, raw_request, raw_write},
+    },
     resource::Limit,
     trial::{ExecutedTrial, PlannedTrial, Route, Target},
 };
@@ -48,4 +52,33 @@ fn trial(t: &Value) -> ExecutedTrial {
         container_gone: false,
         read_back: t["read_back"].as_str().map(str::to_owned),
     }
+}
+
+/// An event of a recording's `--events` lines, rebuilt in the probes' raw format and decoded as a
+/// run decodes it.
+fn event(e: &Value) -> Option<KernelEvent> {
+    let n = |key: &str| number(&e[key]);
+    let text = |key: &str| e[key].as_str().unwrap();
+    let raw = match text("kind") {
+        "exec" => raw_exec(n("tgid") as u32, n("ts_ns")),
+        "request" => raw_request(n("tgid") as u32, text("line"), n("read_enter_ns"), n("read_exit_ns")),
+        "write" => raw_write(
+            n("tgid") as u32,
+            text("comm"),
+            cgroup(&e["cgroup"]),
+            text("file"),
+            text("value"),
+            n("enter_ns"),
+            n("exit_ns"),
+            e["ret"].as_i64().unwrap(),
+        ),
+        "throttle" => raw_effect(EVENT_THROTTLE, 0, n("tid") as u32, n("ts_ns"), n("ts_ns"), 0),
+        "resume" => raw_effect(EVENT_RESUME, 0, n("tid") as u32, n("ts_ns"), n("ts_ns"), 0),
+        "reclaim" => {
+            raw_effect(EVENT_RECLAIM, n("tgid") as u32, n("tid") as u32, n("begin_ns"), n("end_ns"), n("pages") as i64)
+        }
+        "oom_victim" => raw_effect(EVENT_OOM_VICTIM, 0, n("pid") as u32, n("ts_ns"), n("ts_ns"), 0),
+        other => panic!("no {other} event is ever recorded"),
+    };
+    KernelEvent::from_raw(&raw)
 }
