@@ -62,10 +62,7 @@ fn doctor(share: &Path, driver: Driver, failures: &mut Vec<String>) -> anyhow::R
 /// as it was before.
 fn measured(share: &Path, driver: Driver, method: &str, failures: &mut Vec<String>) -> anyhow::Result<()> {
     let run = format!("{}-{method}", driver.name());
-    let code = exit_code(share, driver.name(), method)?;
-    if code != 0 {
-        let stderr = read_text(share, driver.name(), &format!("{method}.stderr"))?;
-        failures.push(format!("{run}: compare exited {code}: {}", stderr.trim()));
+    if !exited_zero(share, driver, method, failures)? {
         return Ok(());
     }
     println!("vm-test: {run}: the table as cgbench printed it in the VM (emulated: TCG)");
@@ -86,13 +83,7 @@ fn measured(share: &Path, driver: Driver, method: &str, failures: &mut Vec<Strin
             failures.push(format!("{run}: {what} {is}, not {should}"));
         }
     }
-    let clean = Honesty { lost_events: 0, unpaired_trials: 0, failed_trials: 0, out_of_order_trials: 0 };
-    if report.honesty != clean || report.ended_early.is_some() {
-        failures.push(format!("{run}: {:?}, ended early: {:?}", report.honesty, report.ended_early));
-    }
-    if report.trials.len() != ITERATIONS * ROUTES {
-        failures.push(format!("{run}: {} trials, not {}", report.trials.len(), ITERATIONS * ROUTES));
-    }
+    complete_and_clean(&run, &report, ITERATIONS * ROUTES, failures);
     let wrong: Vec<String> = report.trials.iter().filter_map(|t| wrong_trial(t, driver)).collect();
     if let Some(first) = wrong.first() {
         failures.push(format!("{run}: {} trials not as expected, the first: {first}", wrong.len()));
@@ -111,6 +102,28 @@ fn measured(share: &Path, driver: Driver, method: &str, failures: &mut Vec<Strin
         }
     }
     Ok(())
+}
+
+/// Whether compare run `name` exited 0; if not, the failure with what it said on stderr.
+fn exited_zero(share: &Path, driver: Driver, name: &str, failures: &mut Vec<String>) -> anyhow::Result<bool> {
+    let code = exit_code(share, driver.name(), name)?;
+    if code != 0 {
+        let stderr = read_text(share, driver.name(), &format!("{name}.stderr"))?;
+        failures.push(format!("{}-{name}: compare exited {code}: {}", driver.name(), stderr.trim()));
+    }
+    Ok(code == 0)
+}
+
+/// A run with every one of its `trials`, no lost event, no unpaired, failed or out-of-order
+/// trial, and not ended early.
+fn complete_and_clean(run: &str, report: &Report, trials: usize, failures: &mut Vec<String>) {
+    let clean = Honesty { lost_events: 0, unpaired_trials: 0, failed_trials: 0, out_of_order_trials: 0 };
+    if report.honesty != clean || report.ended_early.is_some() {
+        failures.push(format!("{run}: {:?}, ended early: {:?}", report.honesty, report.ended_early));
+    }
+    if report.trials.len() != trials {
+        failures.push(format!("{run}: {} trials, not {trials}", report.trials.len()));
+    }
 }
 
 /// Why a trial is not what the driver makes of it, if it is not: paired, its target the v2 file
@@ -148,10 +161,7 @@ fn wrong_trial(trial: &Trial, driver: Driver) -> Option<String> {
 fn loaded(share: &Path, driver: Driver, load: &str, failures: &mut Vec<String>) -> anyhow::Result<()> {
     let run = format!("{}-load-{load}", driver.name());
     let name = format!("load-{load}");
-    let code = exit_code(share, driver.name(), &name)?;
-    if code != 0 {
-        let stderr = read_text(share, driver.name(), &format!("{name}.stderr"))?;
-        failures.push(format!("{run}: compare exited {code}: {}", stderr.trim()));
+    if !exited_zero(share, driver, &name, failures)? {
         return Ok(());
     }
     let text = read_text(share, driver.name(), &format!("{name}.txt"))?;
@@ -162,15 +172,7 @@ fn loaded(share: &Path, driver: Driver, load: &str, failures: &mut Vec<String>) 
     if report.environment.cgroup_layout != "unified" || report.environment.docker_cgroup_driver != driver.name() {
         failures.push(format!("{run}: measured on {:?}", report.environment));
     }
-    let clean = Honesty { lost_events: 0, unpaired_trials: 0, failed_trials: 0, out_of_order_trials: 0 };
-    if report.honesty != clean || report.ended_early.is_some() || report.trials.len() != ITERATIONS * 2 {
-        failures.push(format!(
-            "{run}: {} trials, {:?}, ended early: {:?}",
-            report.trials.len(),
-            report.honesty,
-            report.ended_early
-        ));
-    }
+    complete_and_clean(&run, &report, ITERATIONS * 2, failures);
     failures.extend(wrong_effects(&report.trials, load).into_iter().map(|wrong| format!("{run}: {wrong}")));
     left_as_found(share, driver, &name, failures)
 }
