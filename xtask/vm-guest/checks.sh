@@ -89,11 +89,11 @@ leftovers() {
         "$(grep -c ' tracefs ' /proc/mounts)"
 }
 
-# compare_run NAME ARGS...: `cgbench compare` on every route; its report, table, stderr, exit
+# compare_run NAME ROUTES ARGS...: `cgbench compare` on ROUTES; its report, table, stderr, exit
 # code and what it left before and after, as <driver>-NAME.*.
 compare_run() {
-    local name=$1 code
-    shift
+    local name=$1 routes=$2 code
+    shift 2
     leftovers > $out-$name.left
     $cgbench compare --iterations $iterations --routes $routes --quiet --json $out-$name.json "$@" \
         > $out-$name.txt 2> $out-$name.stderr
@@ -108,15 +108,8 @@ compare_run() {
 # to fill them quickly under TCG; no warm-up, so that the report holds every trial and each
 # direction can be replayed from the starting limits (the recordings in analysis/pairing).
 load_run() {
-    local name=load-$1 code
-    leftovers > $out-$name.left
-    $cgbench compare --iterations $iterations --warmup 0 --routes api,raw --load $1 --attach $2 \
-        --memory-values 64m,128m --quiet --json $out-$name.json --events $out-$name.events \
-        > $out-$name.txt 2> $out-$name.stderr
-    code=$?
-    echo $code > $out-$name.exit
-    leftovers >> $out-$name.left
-    return $code
+    compare_run load-$1 api,raw --warmup 0 --load $1 --attach $2 --memory-values 64m,128m \
+        --events $out-load-$1.events
 }
 
 # The container --container runs measure, made as a user would make it; its limit files and
@@ -148,7 +141,7 @@ on_target() {
     local name=$1 code
     shift
     limits > $out-$name.limits-before
-    compare_run $name --container $target "$@"
+    compare_run $name $routes --container $target "$@"
     code=$?
     limits > $out-$name.limits-after
     return $code
@@ -186,7 +179,7 @@ step doctor doctor
 for method in $methods; do
     case $method in
         # auto runs on cgbench's own container, with every kernel event kept as a fixture.
-        auto) step "compare --attach auto" compare_run auto --attach auto --events $out-auto.events ;;
+        auto) step "compare --attach auto" compare_run auto $routes --attach auto --events $out-auto.events ;;
         *)
             [ -n "${target:-}" ] || step "target container" target_container
             step "compare --attach $method" on_target $method --attach $method
