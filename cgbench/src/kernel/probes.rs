@@ -42,9 +42,15 @@ pub fn tracefs_to_mount() -> Option<&'static Path> {
 /// Mounts tracefs when it is missing; `None` when it was already there.
 fn ensure_tracefs() -> anyhow::Result<Option<TemporaryMount>> {
     let Some(target) = tracefs_to_mount() else { return Ok(None) };
-    TemporaryMount::new("tracefs", target).map(Some).map_err(|e| {
-        anyhow!("tracefs is not mounted and mounting it on {TRACEFS} failed ({e}): mount it with `mount -t tracefs nodev {TRACEFS}`")
-    })
+    match TemporaryMount::new("tracefs", target) {
+        Ok(mount) => Ok(Some(mount)),
+        // Another run mounted it between the look and the mount (the kernel refuses the same
+        // tracefs twice on one mount point with EBUSY): it is there, and it is that run's.
+        Err(_) if mounted_tracefs().is_some() => Ok(None),
+        Err(e) => Err(anyhow!(
+            "tracefs is not mounted and mounting it on {TRACEFS} failed ({e}): mount it with `mount -t tracefs nodev {TRACEFS}`"
+        )),
+    }
 }
 
 /// The object with the running kernel's struct offsets filled in, loaded but not attached.
